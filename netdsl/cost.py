@@ -1,0 +1,125 @@
+"""Cost: parameters, multiply-accumulates and memory of every layer, block and network.
+
+Conventions (stated in `netdsl check`'s output):
+
+* MACs count the multiply-adds of convolution and linear layers (the convention of the papers
+  and of torchvision's GFLOPS figures); FLOPs = 2 x MACs.
+* `activations` counts the output values of conv and linear layers for one image (timm's
+  convention).
+* Activation memory is every layer's output for a batch in the given dtype; the training
+  estimate adds weights, gradients, optimizer state and the tensors autograd saves.
+* Train-time side outputs (`aux`) are excluded from the inference totals and listed apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import ops
+from .ir import Net, Scope
+
+DTYPE_BYTES = {"float32": 4, "fp32": 4, "float16": 2, "fp16": 2, "bfloat16": 2, "bf16": 2, "float64": 8,
+               "int8": 1}
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _is_aux(scope: Scope | None) -> bool:
+    while scope is not None:
+        if scope.aux:
+            return True
+        scope = scope.parent
+    return False
+
+
+@dataclass
+class Totals:
+    params: int = 0
+    trainable: int = 0
+    macs: int = 0
+    activations: int = 0  # conv + linear outputs (timm's convention)
+    outputs: int = 0  # every layer's output values
+    saved: int = 0  # values autograd keeps for backward
+    layers: int = 0
+
+    def add(self, node: dict) -> None:
+        self.params += node["params"]
+        self.trainable += node["params"] if node["trainable"] else 0
+        self.macs += node["macs"]
+        self.activations += node["activations"]
+        self.outputs += node["out_numel"]
+        self.saved += node["saved"]
+        self.layers += 1
+
+
+@dataclass
+class Report:
+    net: Net
+    total: Totals
+    aux: dict[str, Totals] = field(default_factory=dict)
+
+    @property
+    def frozen(self) -> int:
+        return self.total.params - self.total.trainable
+
+    def activation_bytes(self, batch: int = 1, dtype: str = "float32") -> int:
+        return self.total.outputs * batch * DTYPE_BYTES[dtype]
+
+    def training_bytes(self, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> int:
+        """Peak training memory estimate: weights (+ grads and optimizer state for trainable ones)
+        plus the tensors saved for backward, in `dtype` (weights and their state in float32)."""
+        weights = self.total.params * 4
+        grads = self.total.trainable * 4
+        state = self.total.trainable * 4 * OPTIMIZER_STATES[optimizer]
+        saved = self.total.saved * batch * DTYPE_BYTES[dtype]
+        return weights + grads + state + saved
+
+
+def analyze(net: Net) -> Report:
+    """Annotate every node with params / macs / activations and total them."""
+    g = net.graph
+    total = Totals()
+    aux: dict[str, Totals] = {}
+    aux_scope_names = {}
+    for s in net.root.scopes():
+        if s.aux:
+            aux_scope_names[id(s)] = s.label
+    for nid in net.op_nodes():
+        node = g.nodes[nid]
+        spec = ops.REGISTRY[node["op"]]
+        ins, out = node["in_shapes"], node["shape"]
+        node["params"] = spec.params(node["args"], ins, out)
+        node["macs"] = spec.macs(node["args"], ins, out)
+        node["saved"] = spec.saved(node["args"], ins, out)
+        node["out_numel"] = _numel(out)
+        counts = node["op"] in ("conv", "dw", "linear") or (
+            node["op"] == "shortcut" and ops.shortcut_plan(node["args"], ins) is not None)
+        node["activations"] = node["out_numel"] if counts else 0
+        node.setdefault("trainable", True)
+        scope = node["scope"]
+        aux_name = None
+        s = scope
+        while s is not None:
+            if s.aux:
+                aux_name = s.label
+                break
+            s = s.parent
+        node["aux"] = aux_name is not None
+        if aux_name is None:
+            total.add(node)
+        else:
+            aux.setdefault(aux_name, Totals()).add(node)
+    return Report(net, total, aux)
+
+
+def scope_totals(net: Net, scope: Scope) -> Totals:
+    t = Totals()
+    for nid in scope.nodes():
+        t.add(net.node(nid))
+    return t

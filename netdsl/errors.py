@@ -1,0 +1,157 @@
+"""Errors: one base class with a source span, and a single renderer.
+
+Every failure on `.net` input is a :class:`NetdslError`. It carries a :class:`Span` into the
+source, a one-line message, optional *expected* / *found* / *hint* lines and the expansion
+trail (``in bottleneck #2 of layer3, branch 2``). :func:`render` turns it into::
+
+    resnet50.net:12:30: error: ...
+       12 | layer3 = bottleneck(256, s=2) > bottleneck(256) x5
+          |                                 ^^^^^^^^^^^^^^^
+      in bottleneck #2 of layer3
+      expected: ...
+      found:    ...
+      hint: ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Text of every source read in this process, by display name, so that an error raised in any
+# stage can show the offending line. Filled by `sources.read_source`.
+_SOURCES: dict[str, str] = {}
+
+
+def register_source(name: str, text: str) -> None:
+    _SOURCES[name] = text
+
+
+def source_line(name: str, line: int) -> str | None:
+    text = _SOURCES.get(name)
+    if text is None:
+        return None
+    lines = text.splitlines()
+    if 1 <= line <= len(lines):
+        return lines[line - 1]
+    if line == len(lines) + 1:
+        return ""
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A range in a source file; lines and columns count from 1, `end_col` is exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+    @staticmethod
+    def point(file: str, line: int, col: int) -> Span:
+        return Span(file, line, col, line, col + 1)
+
+
+@dataclass(eq=False)
+class NetdslError(Exception):
+    """Base of all errors about `.net` input."""
+
+    message: str
+    span: Span | None = None
+    expected: str | None = None
+    found: str | None = None
+    hint: str | None = None
+    trail: tuple[str, ...] = ()
+    kind: str = "error"
+
+    def __post_init__(self) -> None:
+        Exception.__init__(self, self.message)
+
+    def __str__(self) -> str:
+        return render(self)
+
+    @property
+    def errors(self) -> list[NetdslError]:
+        return [self]
+
+
+class NetdslSyntaxError(NetdslError):
+    """The text does not follow the grammar."""
+
+
+class NetdslNameError(NetdslError):
+    """Unknown, duplicate or misused names, wrong arity, bad arguments."""
+
+
+class NetdslShapeError(NetdslError):
+    """A tensor shape does not fit an operation."""
+
+
+class NetdslLimitError(NetdslError):
+    """A resource limit (layers, repeats, depth, file size) was exceeded."""
+
+
+@dataclass(eq=False)
+class NetdslErrors(NetdslError):
+    """Several errors found in one pass; renders them all, one after another."""
+
+    items: list[NetdslError] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[NetdslError]:
+        return list(self.items)
+
+    def __str__(self) -> str:
+        return render(self)
+
+
+def raise_collected(errors: list[NetdslError]) -> None:
+    """Raise nothing, the single error, or a NetdslErrors holding all of them."""
+    if not errors:
+        return
+    if len(errors) == 1:
+        raise errors[0]
+    first = errors[0]
+    raise NetdslErrors(f"{len(errors)} errors", span=first.span, items=list(errors))
+
+
+class UsageError(Exception):
+    """A command-line mistake (unknown flag, missing file, unreadable encoding): exit code 2."""
+
+
+def _render_one(err: NetdslError) -> str:
+    out: list[str] = []
+    sp = err.span
+    where = f"{sp}: " if sp is not None else ""
+    out.append(f"{where}{err.kind}: {err.message}")
+    if sp is not None:
+        text = source_line(sp.file, sp.line)
+        if text is not None:
+            text = text.expandtabs(1).rstrip("\r\n")
+            gutter = f"{sp.line:>5} | "
+            out.append(f"{gutter}{text}")
+            start = max(sp.col - 1, 0)
+            if sp.end_line == sp.line and sp.end_col > sp.col:
+                width = sp.end_col - sp.col
+            else:
+                width = max(len(text) - start, 1)
+            width = max(1, min(width, max(len(text) - start, 1)))
+            out.append(" " * (len(gutter) - 2) + "| " + " " * start + "^" * width)
+    for step in err.trail:
+        out.append(f"  in {step}")
+    if err.expected is not None:
+        out.append(f"  expected: {err.expected}")
+    if err.found is not None:
+        out.append(f"  found:    {err.found}")
+    if err.hint is not None:
+        out.append(f"  hint: {err.hint}")
+    return "\n".join(out)
+
+
+def render(err: NetdslError) -> str:
+    """The one place that formats errors for people."""
+    return "\n\n".join(_render_one(e) for e in err.errors)

@@ -1,0 +1,221 @@
+"""Report: the cost table and the JSON document of `netdsl check`.
+
+Rows follow the module hierarchy (the same names as the state_dict), one row per layer or
+block instance, collapsible by depth: a collapsed block shows the totals of everything in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import ops
+from .cost import DTYPE_BYTES, Report, Totals, scope_totals
+from .ir import Net, Scope
+
+
+@dataclass
+class Row:
+    name: str
+    op: str
+    line: int | None
+    output_shape: tuple[int, ...] | None
+    params: int
+    macs: int
+    depth: int
+    aux: bool = False
+    children: list[Row] = field(default_factory=list)
+
+
+def _args_text(node: dict) -> str:
+    a = node["args"]
+    op = node["op"]
+    if op in ("conv", "dw"):
+        k = a["kernel"]
+        k = f"{k}x{k}" if isinstance(k, int) else "x".join(map(str, k))
+        s = a["stride"]
+        text = f"{k}/{s if isinstance(s, int) else 'x'.join(map(str, s))}"
+        if op == "conv":
+            text += f" x{a['out']}"
+        if a.get("groups", 1) != 1:
+            text += f" g{a['groups']}"
+        return f"{op} {text}"
+    if op in ("maxpool", "avgpool"):
+        k = a["kernel"]
+        k = f"{k}x{k}" if isinstance(k, int) else "x".join(map(str, k))
+        s = a["stride"] if a["stride"] is not None else a["kernel"]
+        return f"{op} {k}/{s if isinstance(s, int) else 'x'.join(map(str, s))}"
+    if op == "linear":
+        return f"linear {a['out']}"
+    if op == "shortcut":
+        plan = ops.shortcut_plan(a, node["in_shapes"]) if node.get("shape") else None
+        return "projection 1x1" if plan else "identity"
+    return op
+
+
+def _scope_op(scope: Scope) -> str:
+    if scope.kind == "define":
+        return scope.call or scope.label
+    if scope.kind == "named":
+        return "stage" if scope.sequential else "block"
+    if scope.kind == "branch":
+        return "branch"
+    return scope.label
+
+
+def _node_row(net: Net, nid: int, depth: int) -> Row:
+    n = net.node(nid)
+    return Row(n.get("path") or n["op"], _args_text(n), n["span"].line, n["shape"], n["params"], n["macs"],
+               depth, n.get("aux", False))
+
+
+def _scope_row(net: Net, scope: Scope, depth: int) -> Row:
+    t: Totals = scope_totals(net, scope)
+    out = net.node(scope.output).get("shape") if scope.output is not None else None
+    aux = scope.aux or any(net.node(n).get("aux") for n in scope.nodes())
+    row = Row(scope.path or scope.label, _scope_op(scope), scope.span.line, out, t.params, t.macs, depth, aux)
+    for mem in scope.members:
+        row.children.append(_member_row(net, mem, depth + 1))
+    return row
+
+
+def _member_row(net: Net, mem, depth: int) -> Row:
+    if isinstance(mem, Scope):
+        # a collapsed stage (a name on a single module) shows as that module
+        target = mem
+        while target.members == [] and target.name is not None and not target.module:
+            inner = [c for c in target.children]
+            if len(inner) == 1 and isinstance(inner[0], Scope):
+                target = inner[0]
+            elif len(inner) >= 1:
+                nodes = [c for c in target.nodes()]
+                named = [c for c in nodes if net.node(c).get("path") == target.path]
+                if named:
+                    return _node_row(net, named[0], depth)
+                break
+            else:
+                break
+        if target.members or target.module:
+            return _scope_row(net, target, depth)
+        return _scope_row(net, target, depth)
+    return _node_row(net, mem, depth)
+
+
+def rows(report: Report) -> list[Row]:
+    """Top-level rows; functional layers (add, concat, flatten) appear where they are written."""
+    net = report.net
+    return [_member_row(net, m, 0) for m in net.root.members]
+
+
+def _fmt_shape(shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "?"
+
+
+def _walk(rs: list[Row], max_depth: int | None):
+    for r in rs:
+        yield r
+        if max_depth is None or r.depth + 1 < max_depth:
+            yield from _walk(r.children, max_depth)
+
+
+def human(n: int) -> str:
+    for unit, div in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{unit}"
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= div:
+            return f"{n / div:.2f} {unit}"
+    return f"{n} B"
+
+
+def table(report: Report, depth: int | None = 2, batch: int = 1, dtype: str = "float32",
+          optimizer: str = "sgd") -> str:
+    net = report.net
+    all_rows = list(_walk(rows(report), depth))
+    head = ("Layer", "Op", "Output", "Params", "MACs", "Line")
+    body = []
+    for r in all_rows:
+        name = "  " * r.depth + r.name + (" (train only)" if r.aux and r.depth == 0 else "")
+        body.append((name, r.op, _fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}",
+                     str(r.line) if r.line else ""))
+    widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
+    widths[1] = min(widths[1], 44)
+
+    def line(cols):
+        parts = []
+        for i, c in enumerate(cols):
+            if i == 1 and len(c) > widths[1]:
+                c = c[: widths[1] - 1] + "…"
+            parts.append(c.rjust(widths[i]) if i in (3, 4, 5) else c.ljust(widths[i]))
+        return "  ".join(parts).rstrip()
+
+    t = report.total
+    out_shape = net.node(net.output_node)["shape"]
+    sep = "-" * len(line(head))
+    lines = [f"{net.name}: input {_fmt_shape(net.input_shape)} -> output {_fmt_shape(out_shape)}", sep,
+             line(head), sep]
+    lines += [line(b) for b in body]
+    lines.append(sep)
+    lines.append(f"Params:        {t.params:,} ({human(t.params)})")
+    if report.frozen:
+        lines.append(f"  trainable:   {t.trainable:,}")
+        lines.append(f"  frozen:      {report.frozen:,}")
+    lines.append(f"MACs:          {t.macs:,} ({human(t.macs)}; multiply-adds of conv and linear layers, "
+                 f"FLOPs = 2 x MACs = {human(2 * t.macs)})")
+    lines.append(f"Activations:   {t.activations:,} (conv and linear outputs, one image)")
+    lines.append(f"Memory:        forward activations {human_bytes(report.activation_bytes(batch, dtype))}, "
+                 f"weights {human_bytes(t.params * 4)}; training estimate "
+                 f"{human_bytes(report.training_bytes(batch, dtype, optimizer))} "
+                 f"(batch {batch}, {dtype}, {optimizer})")
+    for name, at in report.aux.items():
+        lines.append(f"Train-only output `{name}`: {at.params:,} params, {at.macs:,} MACs "
+                     "(not in the totals above)")
+    return "\n".join(lines)
+
+
+def _row_json(r: Row) -> dict:
+    d = {"name": r.name, "op": r.op, "line": r.line,
+         "output_shape": list(r.output_shape) if r.output_shape else None,
+         "params": r.params, "macs": r.macs}
+    if r.aux:
+        d["train_only"] = True
+    if r.children:
+        d["children"] = [_row_json(c) for c in r.children]
+    return d
+
+
+def to_json(report: Report, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> dict:
+    net = report.net
+    t = report.total
+    return {
+        "name": net.name,
+        "file": net.file,
+        "input_shape": list(net.input_shape),
+        "output_shape": list(net.node(net.output_node)["shape"]),
+        "params": t.params,
+        "trainable_params": t.trainable,
+        "frozen_params": report.frozen,
+        "macs": t.macs,
+        "flops": 2 * t.macs,
+        "activations": t.activations,
+        "layers_count": t.layers,
+        "memory": {
+            "batch": batch,
+            "dtype": dtype,
+            "bytes_per_value": DTYPE_BYTES[dtype],
+            "forward_activation_bytes": report.activation_bytes(batch, dtype),
+            "weight_bytes": t.params * 4,
+            "training_peak_bytes_estimate": report.training_bytes(batch, dtype, optimizer),
+            "optimizer": optimizer,
+        },
+        "conventions": {
+            "macs": "multiply-adds of conv and linear layers (FLOPs = 2 x MACs)",
+            "activations": "output values of conv and linear layers for one image",
+        },
+        "train_only_outputs": {k: {"params": v.params, "macs": v.macs} for k, v in report.aux.items()},
+        "parameters": {k: v for k, v in net.params.items()},
+        "layers": [_row_json(r) for r in rows(report)],
+    }

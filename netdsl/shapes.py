@@ -1,0 +1,44 @@
+"""Shapes: infer the output shape of every node, in order, by its op's rule.
+
+Errors are collected (a node whose inputs are unknown is skipped, so one mistake is reported
+once) and raised together, each located at the layer's span with its expansion trail.
+"""
+
+from __future__ import annotations
+
+from . import ops
+from .errors import NetdslError, NetdslShapeError, raise_collected
+from .ir import Net
+
+MAX_REPORTED = 20
+
+
+def infer(net: Net) -> None:
+    g = net.graph
+    errors: list[NetdslError] = []
+    g.nodes[net.input_node]["shape"] = tuple(net.input_shape)
+    for nid in net.op_nodes():
+        node = g.nodes[nid]
+        ins = [g.nodes[i].get("shape") for i in node["inputs"]]
+        node["in_shapes"] = ins
+        if any(s is None for s in ins):
+            node["shape"] = None
+            continue
+        spec = ops.REGISTRY[node["op"]]
+        try:
+            node["shape"] = spec.shape(node["args"], ins)
+        except ops.ShapeProblem as p:
+            node["shape"] = None
+            trail = node["scope"].trail()
+            where = ", ".join(f"input {ops.fmt_shape(s)}" for s in ins[:1])
+            errors.append(NetdslShapeError(
+                p.message,
+                span=node["span"],
+                expected=p.expected,
+                found=p.found or where,
+                hint=p.hint,
+                trail=trail,
+            ))
+            if len(errors) >= MAX_REPORTED:
+                break
+    raise_collected(errors)

@@ -1,0 +1,147 @@
+"""Where `.net` text comes from: files, the bundled zoo, includes; and the grammar file.
+
+In a checkout the grammar and the zoo live in the top-level `grammars/` and `networks/`
+folders; an installed wheel carries them inside the package (`netdsl/grammars`,
+`netdsl/networks`). A bare name (`resnet152` or `resnet152.net`) that is not an existing path
+resolves to the zoo.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from .errors import NetdslError, NetdslLimitError, Span, UsageError, register_source
+
+_PKG = Path(__file__).resolve().parent
+
+# Limits on what is read (raise with the environment variable or the CLI flag).
+MAX_FILE_BYTES = int(os.environ.get("NETDSL_MAX_FILE_BYTES", 4 * 1024 * 1024))
+MAX_INCLUDE_DEPTH = 16
+
+
+def _data_dir(name: str) -> Path:
+    inside = _PKG / name
+    if inside.is_dir():
+        return inside
+    return _PKG.parent / name
+
+
+def grammar_text() -> str:
+    return (_data_dir("grammars") / "netdsl.lark").read_text(encoding="utf-8")
+
+
+def zoo_dir() -> Path:
+    return _data_dir("networks")
+
+
+def zoo_names() -> list[str]:
+    return sorted(p.stem for p in zoo_dir().glob("*.net"))
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    """A path that exists, else the zoo file of that name; UsageError if neither."""
+    p = Path(name_or_path)
+    if p.exists():
+        return p
+    stem = p.name[:-4] if p.name.endswith(".net") else p.name
+    if p.parent == Path(".") or str(p.parent) == "":
+        candidate = zoo_dir() / f"{stem}.net"
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(zoo_names())
+    raise UsageError(f"no such file or zoo network: {name_or_path} (the zoo has: {known})")
+
+
+def _check_regular(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{path} is a folder, not a .net file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path} is not a regular file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise UsageError(
+            f"{path} is {st.st_size} bytes; the limit is {MAX_FILE_BYTES} (raise it with NETDSL_MAX_FILE_BYTES)"
+        )
+
+
+def decode(data: bytes, display: str) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"{display}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})"
+        ) from None
+    if "\x00" in text:
+        raise UsageError(f"{display}: binary data (a NUL byte at offset {text.index(chr(0))}), not .net text")
+    return text
+
+
+def display_name(path: Path) -> str:
+    """How a file is named in messages: as given when relative, the zoo name for zoo files."""
+    try:
+        if path.resolve().parent == zoo_dir().resolve():
+            return path.name
+    except OSError:
+        pass
+    return str(path)
+
+
+def read_source(path: Path) -> tuple[str, str]:
+    """Read a top-level `.net` file: (display name, text). Problems are usage errors (exit 2)."""
+    _check_regular(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    name = display_name(path)
+    text = decode(data, name)
+    register_source(name, text)
+    return name, text
+
+
+def register_text(text: str, name: str) -> None:
+    if len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
+        raise NetdslLimitError(f"source is larger than {MAX_FILE_BYTES} bytes")
+    register_source(name, text)
+
+
+def read_included(target: str, from_file: str, span: Span, is_path: bool = True) -> tuple[Path, str, str]:
+    """Read a file named by `include`/`extends`, relative to the including file.
+
+    Problems here are errors in the including `.net` file, located at the statement.
+    """
+    if not is_path:
+        p = zoo_dir() / f"{target}.net"
+        if not p.is_file():
+            raise NetdslError(
+                f"no zoo network named `{target}`",
+                span=span,
+                expected="one of: " + ", ".join(zoo_names()),
+                found=f"`{target}`",
+                hint='use a quoted path for a file: extends "my_net.net"',
+            )
+    else:
+        base = Path(from_file).parent if from_file and not from_file.startswith("<") else Path(".")
+        p = (base / target) if not Path(target).is_absolute() else Path(target)
+        if not p.exists() and not Path(from_file).exists():
+            zp = zoo_dir() / target
+            if zp.is_file():
+                p = zp
+    try:
+        _check_regular(p)
+        data = p.read_bytes()
+        name = display_name(p)
+        text = decode(data, name)
+    except UsageError as e:
+        raise NetdslError(f"cannot include {target!r}: {e}", span=span) from None
+    except OSError as e:
+        raise NetdslError(f"cannot include {target!r}: {e.strerror}", span=span) from None
+    register_source(name, text)
+    return p, name, text
