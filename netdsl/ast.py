@@ -141,6 +141,7 @@ class Block:
     branches: tuple[tuple[Item, ...], ...]
     span: Span
     kind_span: Span
+    args: tuple[CallArg, ...] = ()  # options of the merge: mean(droppath=0.15)<...>
 
 
 @dataclass(frozen=True, slots=True)

@@ -341,7 +341,7 @@ class _Builder:
         return v
 
     # ---- arguments of an op
-    def _collect_args(self, spec: ops.OpSpec, written, call_args, env: Env) -> dict:
+    def _collect_args(self, spec: ops.OpSpec, written, call_args, env: Env, defaults: bool = False) -> dict:
         """Map written arguments to names: {name: (value, source expression, span)}."""
         raw: dict[str, tuple[object, object, Span]] = {}
         positional = list(spec.positional)
@@ -356,7 +356,7 @@ class _Builder:
                     found=f"`{name}`",
                     hint=_closest(name, spec.arg_index),
                 )
-            if a.name in raw:
+            if a.name in raw and not defaults:  # a later `defaults` statement overrides an earlier one
                 raise NetdslNameError(f"{spec.name}: `{a.name}` is given twice", span=sp)
             raw[a.name] = (value, src, sp)
 
@@ -422,7 +422,7 @@ class _Builder:
 
     def op_args(self, spec: ops.OpSpec, written: list[A.Arg], call_args: tuple[A.CallArg, ...] | None,
                 env: Env, span: Span, same_pad: bool) -> tuple[dict, dict]:
-        raw = self._collect_args(spec, env.defaults.get(spec.name, []), None, env)
+        raw = self._collect_args(spec, env.defaults.get(spec.name, []), None, env, defaults=True)
         raw.update(self._collect_args(spec, written, call_args, env))
         args: dict = {}
         src: dict = {}
@@ -712,6 +712,10 @@ class _Builder:
                 target.output = y
             outs.append(y)
         if kind == "residual":
+            opts = self._block_opts(it, env, {"droppath": 0.0})
+            if opts["droppath"]:
+                body_out = self.add_node("droppath", {"p": opts["droppath"]}, {}, it.span, bscope, [outs[0]])
+                outs[0] = body_out
             if len(outs) > 2:
                 raise NetdslNameError(
                     f"residual takes a body and at most one shortcut branch, found {len(outs)} branches",
@@ -726,9 +730,29 @@ class _Builder:
             else:
                 y = self.add_node("add", {}, {}, it.span, bscope, outs)
         else:
-            y = self.add_node(ops.MERGE_BLOCKS[kind], {}, {}, it.span, bscope, outs)
+            spec = ops.REGISTRY[ops.MERGE_BLOCKS[kind]]
+            margs = self._block_opts(it, env, {a.name: a.default for a in spec.args})
+            y = self.add_node(spec.name, margs, {}, it.span, bscope, outs)
         bscope.output = y
         return y
+
+    def _block_opts(self, it: A.Block, env: Env, allowed: dict) -> dict:
+        out = dict(allowed)
+        for ca in it.args:
+            if ca.name is None or ca.name not in allowed:
+                raise NetdslNameError(
+                    f"{it.kind}<...> takes " + (", ".join(f"{k}=" for k in allowed) or "no options"),
+                    span=ca.span,
+                    found=f"`{ca.name}=`" if ca.name else "a positional value",
+                )
+            v = self.eval(ca.value, env)
+            if isinstance(allowed[ca.name], float):
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+                    raise NetdslNameError(f"{it.kind}: `{ca.name}` must be a probability in [0, 1)",
+                                          span=ca.span, found=_fmt_value(v))
+                v = float(v)
+            out[ca.name] = v
+        return out
 
     # ---- statements
     def stmts(self, body: tuple, x: int, env: Env, scope: Scope, braces: bool = True) -> int:
@@ -756,7 +780,7 @@ class _Builder:
                     span=st.name_span,
                     hint="names of stages and tensors must be unique; use `replace` in a file that extends another",
                 )
-            sub = Scope("named", st.name, scope, st.span, aux=(st.mode == "aux"), input=x)
+            sub = Scope("named", st.name, scope, rep[0].span if rep else st.span, aux=(st.mode == "aux"), input=x)
             scope.add(sub)
             cenv2 = cenv if not rep else Env(cenv.vars, env.tensors, cenv.defaults, cenv.defines, cenv.in_block)
             y = self.chain(chain, x, cenv2, sub)
@@ -916,7 +940,7 @@ def _build(b: _Builder, program: A.Program, overrides, input_shape, limits, P, s
         bparams = _network_params(bheader, given, b, name, {})
         b.globals = {**bparams, **own_params}
         base_env = Env(dict(bparams), {}, bdefaults, bdefines)
-        base_stmts = [s for s in base_prog.stmts if isinstance(s, (A.Statement, A.Assign, A.Defaults))]
+        base_stmts = [s for s in base_prog.stmts if isinstance(s, (A.Statement, A.Assign))]
         bin_ = next((s for s in base_prog.stmts if isinstance(s, A.Input)), None)
         base_input = bin_.dims if bin_ else None
         base_name = bheader.name if bheader else None

@@ -759,7 +759,9 @@ register(OpSpec(
 ))
 
 register(OpSpec(
-    name="mean", doc="element-wise mean (FractalNet's join)", args=(), positional=(),
+    name="mean", doc="element-wise mean (FractalNet's join); mean(droppath=0.15)<...> drops inputs in training",
+    args=(ArgSpec("droppath", "float", 0.0, doc="local drop-path: each input dropped with this probability"),),
+    positional=(),
     shape=_merge_same("mean"), params=_zero, macs=_zero, saved=_zero, channels=_same,
     lowering=Lowering(inline="({sum}) / {n}"), inputs=(1, None), base_name="join",
 ))

@@ -368,7 +368,7 @@ class _ToAst(Transformer_NonRecursive):
         return (c[0], "|", c[1])
 
     def block(self, meta, c):
-        name, cell = c[0], c[1]
+        name, opts, cell = c[0], c[1] or (), c[2]
         self._not_keyword(name)
         branches: list[tuple] = []
         current: list = []
@@ -379,7 +379,7 @@ class _ToAst(Transformer_NonRecursive):
                 branches.append(tuple(current))
                 current = []
             cell = rest
-        block = A.Block(str(name), tuple(branches), self._s(meta), _tspan(self.file, name))
+        block = A.Block(str(name), tuple(branches), self._s(meta), _tspan(self.file, name), tuple(opts))
         return self._nest(block, [i for b in branches for i in b], meta)
 
     def _nest(self, node, children, meta):
