@@ -301,6 +301,9 @@ class _ToAst(Transformer_NonRecursive):
     def arg_name(self, meta, c):
         return A.Arg("flag", str(c[0]), A.Name(str(c[0]), _tspan(self.file, c[0])), None, self._s(meta))
 
+    def arg_name_stride(self, meta, c):  # `conv k/s x64` with a parameter as kernel size
+        return A.Arg("pos", None, A.Name(str(c[0]), _tspan(self.file, c[0])), c[1], self._s(meta))
+
     def arg_kw(self, meta, c):
         return A.Arg("kw", str(c[0]), c[1], None, self._s(meta))
 

@@ -20,6 +20,14 @@ CORE = {
     "resnet152": (60_192_808, 11_513_626_624, None, "torchvision resnet152 (11.514 GFLOPS)"),
 }
 
+# Extended zoo: (params, MACs or None, tolerance as a fraction (0 = exact) for params, for MACs, reference)
+MORE = {
+    "alexnet_grouped": (60_965_224, 724_406_816, 0, 0, "Krizhevsky 2012, two towers as groups=2"),
+    "zfnet": (62_357_608, 1_168_032_896, 0, 0, "Zeiler & Fergus 2013 (MACs: ceil pools, as Caffe)"),
+    "nin": (7_595_176, 1_100_188_800, 0, 0, "NiN ImageNet, Caffe model zoo (MACs measured)"),
+    "nin_cifar": (966_986, 222_486_528, 0, 0, "NiN CIFAR-10 (MACs measured)"),
+}
+
 # the published GFLOPS figures, rounded to three decimals as torchvision prints them
 PUBLISHED_GMACS = {"vgg11": 7.609, "vgg13": 11.308, "vgg16": 15.470, "vgg19": 19.632, "resnet18": 1.814,
                    "resnet34": 3.664, "resnet50": 4.089, "resnet101": 7.801, "resnet152": 11.514}
@@ -87,3 +95,21 @@ def test_zoo_files_are_short_and_cite_a_source(root):
         text = path.read_text()
         assert text.startswith("#"), f"{path.name} needs a header comment citing its source"
     assert len((root / "networks" / "resnet50.net").read_text().splitlines()) < 40
+
+
+@pytest.mark.parametrize("name", sorted(MORE))
+def test_extended_zoo(name):
+    params, macs, ptol, mtol, _ = MORE[name]
+    r = netdsl.check(name)
+    assert abs(r.total.params - params) <= ptol * params
+    if macs is not None:
+        assert abs(r.total.macs - macs) <= mtol * macs
+
+
+def test_every_zoo_file_has_reference_numbers(root):
+    names = {p.stem for p in (root / "networks").glob("*.net")}
+    missing = names - set(CORE) - set(MORE) - TRANSFER_EXAMPLES
+    assert not missing, f"zoo files without reference numbers in the tests: {sorted(missing)}"
+
+
+TRANSFER_EXAMPLES: set[str] = set()
