@@ -443,7 +443,9 @@ class _Builder:
                 args[a.name] = a.default
         if "padding" in args and "padding" not in raw and same_pad:
             args["padding"] = "same"
-        if spec.name == "conv" and args.get("out") is None:
+        if spec.name == "conv" and args.get("ratio") is not None and args["ratio"] <= 0:
+            raise NetdslNameError("conv: `ratio` must be positive", span=span, found=str(args["ratio"]))
+        if spec.name == "conv" and args.get("out") is None and args.get("ratio") is None:
             raise NetdslNameError(
                 "conv needs its output channels",
                 span=span,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 Shape = tuple[int, ...]
 
@@ -203,12 +204,26 @@ def resolve_padding(pad, kernel, dilation) -> tuple[int, int]:
 # ------------------------------------------------------------------------ convolution
 
 
+def conv_out_channels(a: dict, c):
+    """`out`, or the input channels times `ratio` (DenseNet's compression); works on symbols too."""
+    if a.get("out") is not None:
+        return a["out"]
+    if a.get("ratio") is not None:
+        f = Fraction(a["ratio"]).limit_denominator(1000)
+        if isinstance(c, int) and (c * f.numerator) % f.denominator:
+            raise ShapeProblem(
+                f"conv: {c} input channels times ratio {a['ratio']} is not a whole number",
+                expected="a ratio that gives whole channels", found=f"{c} x {a['ratio']}")
+        return c * f.numerator // f.denominator
+    return c
+
+
 def _conv_shape(a: dict, ins: list[Shape]) -> Shape:
     x = ins[0]
     _need_rank("conv", x, 3)
     c, h, w = x
     groups = a["groups"]
-    out = a["out"] if a.get("out") is not None else c
+    out = conv_out_channels(a, c)
     if c % groups:
         raise ShapeProblem(
             f"conv: input channels {c} are not divisible by groups={groups}",
@@ -264,6 +279,7 @@ def _conv_ctor(a, ins, out, cin=None, cout=None):
 _CONV_ARGS = (
     ArgSpec("kernel", "pair", required=True, aliases=("k",), doc="kernel size, 3 or 3x3 or 1x7"),
     ArgSpec("out", "pos_int", None, aliases=("c", "channels"), doc="output channels (x64)"),
+    ArgSpec("ratio", "float", None, doc="output channels = input channels x ratio (instead of out)"),
     ArgSpec("stride", "pair", 1, aliases=("s",), doc="stride (3x3/2)"),
     ArgSpec("padding", "padding", 0, aliases=("p", "pad"), doc='padding (p1), or "same"'),
     ArgSpec("dilation", "pair", 1, aliases=("d",), doc="dilation"),
@@ -282,7 +298,7 @@ register(OpSpec(
     params=_conv_params,
     macs=_conv_macs,
     saved=_saved_input,
-    channels=lambda a, ins: a.get("out") if a.get("out") is not None else ins[0],
+    channels=lambda a, ins: conv_out_channels(a, ins[0]),
     lowering=Lowering("Conv2d", _conv_ctor),
     base_name="conv",
     stride_arg="stride",
@@ -303,7 +319,7 @@ def _dw_full(a, ins):
 register(OpSpec(
     name="dw",
     doc="depthwise convolution (groups = input channels): dw 3x3/2 [multiplier=1 bn act=relu]",
-    args=tuple(x for x in _CONV_ARGS if x.name not in ("out", "groups"))
+    args=tuple(x for x in _CONV_ARGS if x.name not in ("out", "groups", "ratio"))
     + (ArgSpec("multiplier", "pos_int", 1, doc="channel multiplier"),),
     positional=("kernel",),
     shape=_dw_shape,

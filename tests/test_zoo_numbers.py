@@ -26,6 +26,14 @@ MORE = {
     "zfnet": (62_357_608, 1_168_032_896, 0, 0, "Zeiler & Fergus 2013 (MACs: ceil pools, as Caffe)"),
     "nin": (7_595_176, 1_100_188_800, 0, 0, "NiN ImageNet, Caffe model zoo (MACs measured)"),
     "nin_cifar": (966_986, 222_486_528, 0, 0, "NiN CIFAR-10 (MACs measured)"),
+    "se_resnet50": (28_088_024, 4_091_699_200, 0, 0, "Hu et al. 2018, reduction 16 (MACs measured)"),
+    "wide_resnet50_2": (68_883_240, 11_398_021_120, 0, 0, "torchvision wide_resnet50_2"),
+    "resnext50_32x4d": (25_028_904, 4_230_479_872, 0, 0, "torchvision resnext50_32x4d"),
+    "densenet121": (7_978_856, 2_834_161_664, 0, 0, "torchvision densenet121 (2.834 GFLOPS)"),
+    "densenet169": (14_149_480, 3_359_843_328, 0, 0, "torchvision densenet169 (3.36 GFLOPS)"),
+    "densenet201": (20_013_928, 4_291_365_888, 0, 0, "torchvision densenet201 (4.291 GFLOPS)"),
+    "densenet161": (28_681_000, 7_727_907_072, 0, 0, "torchvision densenet161 (7.728 GFLOPS)"),
+    "mobilenet_v1": (4_231_976, 569_000_000, 0, 0.01, "Howard et al. 2017 Table 1 (569M mult-adds)"),
 }
 
 # the published GFLOPS figures, rounded to three decimals as torchvision prints them
