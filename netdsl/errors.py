@@ -30,12 +30,18 @@ def source_line(name: str, line: int) -> str | None:
     text = _SOURCES.get(name)
     if text is None:
         return None
-    lines = text.splitlines()
+    # the parser counts lines by "\n" only (a form feed or a lone "\r" does not start a line)
+    lines = text.removeprefix("\ufeff").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
     if 1 <= line <= len(lines):
-        return lines[line - 1]
+        return lines[line - 1].rstrip("\r")
     if line == len(lines) + 1:
         return ""
     return None
+
+
+MAX_SHOWN = 100  # longer source lines are shown as a window around the caret
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,15 +137,21 @@ def _render_one(err: NetdslError) -> str:
     if sp is not None:
         text = source_line(sp.file, sp.line)
         if text is not None:
-            text = text.expandtabs(1).rstrip("\r\n")
+            text = "".join(ch if ch.isprintable() else " " for ch in text.expandtabs(1).rstrip("\r\n"))
             gutter = f"{sp.line:>5} | "
-            out.append(f"{gutter}{text}")
             start = max(sp.col - 1, 0)
             if sp.end_line == sp.line and sp.end_col > sp.col:
                 width = sp.end_col - sp.col
             else:
                 width = max(len(text) - start, 1)
             width = max(1, min(width, max(len(text) - start, 1)))
+            if len(text) > MAX_SHOWN:  # a window of the line around the caret
+                lo = max(0, min(start - 20, len(text) - MAX_SHOWN))
+                hi = min(len(text), lo + MAX_SHOWN)
+                text = ("..." if lo else "") + text[lo:hi] + ("..." if hi < len(text) else "")
+                start = start - lo + (3 if lo else 0)
+                width = max(1, min(width, hi - lo - (start - (3 if lo else 0))))
+            out.append(f"{gutter}{text}")
             out.append(" " * (len(gutter) - 2) + "| " + " " * start + "^" * width)
     for step in err.trail:
         out.append(f"  in {step}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import keyword
+import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -75,7 +76,8 @@ class Scope:
     aux: bool = False
     children: list = field(default_factory=list)  # Scope | node id, in order
     input: int | None = None
-    output: int | None = None
+    output: int | None = None  # None when a join block merged it away (see _Builder._flat_join)
+    inline: bool = False  # inside a join block: no module of its own, its layers join the enclosing one
     # set by assign_names
     name: str | None = None
     path: str = ""
@@ -104,6 +106,8 @@ class Scope:
         while s is not None and s.kind != "network":
             parts.append(s.describe())
             s = s.parent
+        if len(parts) > 6:  # deep recursion: the innermost and outermost steps tell the story
+            parts = [*parts[:3], f"... ({len(parts) - 5} more)", *parts[-2:]]
         return (" of ".join(parts),) if parts else ()
 
     def scopes(self) -> Iterable[Scope]:
@@ -173,7 +177,11 @@ def _closest(name: str, names: Iterable[str]) -> str | None:
 def _fmt_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
-    return repr(v) if isinstance(v, str) else str(v)
+    return f'"{v}"' if isinstance(v, str) else str(v)
+
+
+def _arg_list(spec) -> str:
+    return ("one of its arguments: " + ", ".join(x.name for x in spec.args)) if spec.args else "no arguments"
 
 
 def _signature(d: A.Define) -> str:
@@ -269,7 +277,8 @@ class _Builder:
             raise NetdslNameError(
                 f"unknown name `{e.id}`",
                 span=e.span,
-                expected="a parameter: " + (", ".join(sorted(env.vars)) or "(none in scope)"),
+                expected=("a number or a parameter: " + ", ".join(sorted(env.vars))) if env.vars
+                else "a number (no parameters are in scope here)",
                 found=f"`{e.id}`",
                 hint=_closest(e.id, env.vars),
             )
@@ -352,7 +361,7 @@ class _Builder:
                 raise NetdslNameError(
                     f"{spec.name} has no argument `{name}`",
                     span=sp,
-                    expected=", ".join(x.name for x in spec.args) or "no arguments",
+                    expected=_arg_list(spec),
                     found=f"`{name}`",
                     hint=_closest(name, spec.arg_index),
                 )
@@ -388,6 +397,16 @@ class _Builder:
                                               hint=f"{spec.name}: {spec.doc}")
                     put("stride", self.eval(arg.stride, env), arg.stride, arg.stride.span)
             elif arg.kind in ("out", "pad"):
+                if arg.name not in spec.arg_index:  # `x64` / `p1` written for a layer without them
+                    what = "output channels" if arg.kind == "out" else "padding"
+                    written_as = ("x" if arg.kind == "out" else "p") + _fmt_value(self.eval(arg.value, env))
+                    raise NetdslNameError(
+                        f"{spec.name} takes no {what}",
+                        span=arg.span,
+                        expected=_arg_list(spec),
+                        found=f"`{written_as}`",
+                        hint=f"{spec.name}: {spec.doc}",
+                    )
                 put(arg.name, self.eval(arg.value, env), arg.value, arg.span)
             elif arg.kind == "kw":
                 if isinstance(arg.value, A.Dims):
@@ -402,6 +421,15 @@ class _Builder:
                 put(arg.name, True, None, arg.span)
             elif "act" in spec.arg_index and arg.name in ops.ACTIVATIONS:
                 put("act", arg.name, None, arg.span)
+            elif arg.name in spec.arg_index:  # e.g. `act` or `groups` without a value
+                a = spec.arg_index[arg.name]
+                raise NetdslNameError(
+                    f"{spec.name}: `{arg.name}` needs a value",
+                    span=arg.span,
+                    expected=f"`{arg.name}=...`" + (f" ({a.doc})" if a.doc else ""),
+                    found=f"`{arg.name}` alone",
+                    hint=f"{spec.name}: {spec.doc}",
+                )
             else:
                 switches = ", ".join(a.name for a in spec.args if a.type == "bool") or "none"
                 raise NetdslNameError(
@@ -457,8 +485,10 @@ class _Builder:
     def _convert(self, spec: ops.OpSpec, a: ops.ArgSpec, v, sp: Span):
         def bad(expected: str):
             found = _fmt_value(v) if not isinstance(v, tuple) else "x".join(map(str, v))
+            frac = isinstance(v, float) and "whole number" in expected
+            hint = "`/` gives a fraction unless it divides exactly; `//` rounds down" if frac else None
             return NetdslNameError(f"{spec.name}: `{a.name}` must be {expected}, found {found}",
-                                   span=sp, expected=expected, found=found)
+                                   span=sp, expected=expected, found=found, hint=hint)
 
         t = a.type
         if t in ("pos_int", "int"):
@@ -494,7 +524,14 @@ class _Builder:
             if v is True:
                 raise bad("an activation name")
             if v not in ops.ACTIVATIONS:
-                raise bad("one of " + ", ".join(ops.ACTIVATIONS))
+                raise NetdslNameError(
+                    f"{spec.name}: unknown activation `{v}`" if isinstance(v, str)
+                    else f"{spec.name}: `{a.name}` must be an activation, found {_fmt_value(v)}",
+                    span=sp,
+                    expected="one of " + ", ".join(ops.ACTIVATIONS),
+                    found=f"`{v}`" if isinstance(v, str) else _fmt_value(v),
+                    hint=_closest(v, ops.ACTIVATIONS) if isinstance(v, str) else None,
+                )
             return "none" if v in ("none", "identity", "id") else ("silu" if v == "swish" else v)
         if t == "dims":
             if isinstance(v, int) and not isinstance(v, bool):
@@ -586,7 +623,7 @@ class _Builder:
             raise NetdslNameError(
                 f"unknown layer `{name}`",
                 span=name_span,
-                expected="a layer (" + ", ".join(sorted(ops.REGISTRY)[:12]) + ", ...), a define or a tensor",
+                expected="a built-in layer (conv, pool, bn, relu, linear, dropout, flatten, ...), a define or a tensor",
                 found=f"`{name}`",
                 hint=_closest(name, known),
             )
@@ -688,7 +725,8 @@ class _Builder:
                 span=it.kind_span,
                 expected="one of " + ", ".join(ops.BLOCK_KINDS),
                 found=f"`{kind}`",
-                hint=_closest(kind, ops.BLOCK_KINDS),
+                hint=f"`{kind}` is a layer: write it without `<...>`" if ops.lookup(kind) is not None
+                else _closest(kind, ops.BLOCK_KINDS),
             )
         bscope = Scope("block", kind, scope, it.span, input=x)
         scope.add(bscope)
@@ -734,24 +772,71 @@ class _Builder:
         else:
             spec = ops.REGISTRY[ops.MERGE_BLOCKS[kind]]
             margs = self._block_opts(it, env, {a.name: a.default for a in spec.args})
+            if spec.name == "join":
+                outs, margs["columns"] = self._flat_join(bscope, outs, many)
             y = self.add_node(spec.name, margs, {}, it.span, bscope, outs)
         bscope.output = y
         return y
+
+    def _flat_join(self, bscope: Scope, outs: list[int], many: bool) -> tuple[list[int], tuple[int, ...]]:
+        """FractalNet's join merges every column reaching it. A branch that ends in a join of its
+        own (the last join of a recursive expansion, unnamed and unused) is merged into this one,
+        so that f_{C+1} = join<conv | f_C > f_C> gives flat means over 2, 3, ... columns. Returns
+        the inputs and the column of each (0 = the first branch). Branch i occupies the columns
+        from the sum of the widths of the branches before it; the joins nested inside it are
+        renumbered by that offset, so that every join of the expansion numbers columns alike
+        (global drop-path keeps one column everywhere). The block's scopes are inlined: the
+        whole expansion is one module."""
+        g = self.g
+        branch_scopes = [s for s in bscope.children if isinstance(s, Scope)] if many else [bscope]
+        inputs: list[int] = []
+        columns: list[int] = []
+        offset = 0
+        for out, bs in zip(outs, branch_scopes, strict=True):
+            inner = [n for n in bs.nodes() if g.nodes[n]["op"] == "join"]
+            width = 1
+            for n in inner:
+                a = g.nodes[n]["args"]
+                width = max(width, 1 + max(a["columns"], default=0))
+                a["columns"] = tuple(c + offset for c in a["columns"])
+            scopes = list(bs.scopes())
+            if out in inner and g.out_degree(out) == 0 and not any(
+                    s.kind == "named" and s.output == out for s in scopes):
+                node = g.nodes[out]
+                inputs += node["inputs"]
+                columns += node["args"]["columns"]
+                node["scope"].children.remove(out)
+                g.remove_node(out)
+                for s in scopes:
+                    if s.output == out:
+                        s.output = None
+            else:
+                inputs.append(out)
+                columns.append(offset)
+            offset += width
+        for s in bscope.scopes():
+            if s is not bscope:
+                s.inline = True
+        return inputs, tuple(columns)
 
     def _block_opts(self, it: A.Block, env: Env, allowed: dict) -> dict:
         out = dict(allowed)
         for ca in it.args:
             if ca.name is None or ca.name not in allowed:
+                opts = ", ".join(f"{k}=..." for k in allowed) or "no options"
                 raise NetdslNameError(
-                    f"{it.kind}<...> takes " + (", ".join(f"{k}=" for k in allowed) or "no options"),
+                    f"{it.kind} options are given by name" if ca.name is None
+                    else f"{it.kind} has no option `{ca.name}`",
                     span=ca.span,
-                    found=f"`{ca.name}=`" if ca.name else "a positional value",
+                    expected=f"{it.kind}({opts})<...>" if allowed else f"{it.kind}<...> (no options)",
+                    found=f"`{ca.name}=`" if ca.name else "a value without a name",
+                    hint=_closest(ca.name, allowed) if ca.name else None,
                 )
             v = self.eval(ca.value, env)
             if isinstance(allowed[ca.name], float):
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
                     raise NetdslNameError(f"{it.kind}: `{ca.name}` must be a probability in [0, 1)",
-                                          span=ca.span, found=_fmt_value(v))
+                                          span=ca.span, expected="0 <= p < 1", found=_fmt_value(v))
                 v = float(v)
             out[ca.name] = v
         return out
@@ -843,6 +928,17 @@ def build(program: A.Program, overrides: dict[str, str] | None = None,
         sys.setrecursionlimit(old_limit)
 
 
+def _shown_path(path: str) -> str:
+    """A path as messages show it: relative to the working folder when it lies below it."""
+    if not os.path.isabs(path):
+        return path
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
 def _collect(program: A.Program, b: _Builder, limits: Limits, P, sources, seen: tuple[str, ...], depth: int):
     """Gather a file's defines (with includes) and its lexical defaults."""
     defines: dict[str, DefineInfo] = {}
@@ -856,9 +952,10 @@ def _collect(program: A.Program, b: _Builder, limits: Limits, P, sources, seen: 
                 raise NetdslLimitError(f"includes nested more than {limits.max_include_depth} deep", span=st.span)
             path, name, text = sources.read_included(st.path, program.file, st.span)
             key = str(path.resolve())
-            if key in seen:
-                chain = " -> ".join([*seen, key])
-                raise NetdslNameError(f"include cycle: {chain}", span=st.span)
+            if key in [x if x.startswith("<") else os.path.realpath(x) for x in seen]:
+                chain = " -> ".join(_shown_path(x) for x in [*seen, key])
+                raise NetdslNameError(f"include cycle: {chain}", span=st.span,
+                                      hint="a file cannot include itself, directly or through other files")
             sub = P.parse(text, name)
             for st2 in sub.stmts:
                 if not isinstance(st2, (A.Define, A.Include, A.Defaults)):
@@ -888,6 +985,9 @@ def _network_params(header: A.Network | None, given: dict[str, Value], b: _Build
     values: dict[str, Value] = {}
     params = header.params if header else ()
     names = {p.name for p in params}
+    for i, p in enumerate(params):
+        if any(q.name == p.name for q in params[:i]):
+            raise NetdslNameError(f"network parameter `{p.name}` appears twice", span=p.span)
     for k in from_cli:
         if k not in names:
             have = ", ".join(sorted(names)) or "none"
@@ -934,10 +1034,19 @@ def _build(b: _Builder, program: A.Program, overrides, input_shape, limits, P, s
         bheader = next((s for s in base_prog.stmts if isinstance(s, A.Network)), None)
         given = {}
         penv = Env(dict(own_params), {}, {}, {})
+        bnames = [p.name for p in bheader.params] if bheader else []
         for ca in ext.args:
             if ca.name is None:
                 raise NetdslNameError("pass the base network's parameters by name: extends net(classes=3)",
                                       span=ca.span)
+            if ca.name not in bnames:
+                raise NetdslNameError(
+                    f"the base network has no parameter `{ca.name}`",
+                    span=ca.span,
+                    expected=", ".join(bnames) or "no parameters",
+                    found=f"`{ca.name}`",
+                    hint=_closest(ca.name, bnames),
+                )
             given[ca.name] = b.eval(ca.value, penv)
         bparams = _network_params(bheader, given, b, name, {})
         b.globals = {**bparams, **own_params}
@@ -952,8 +1061,16 @@ def _build(b: _Builder, program: A.Program, overrides, input_shape, limits, P, s
 
     own_input = next((s for s in program.stmts if isinstance(s, A.Input)), None)
     shape = input_shape or (own_input.dims if own_input else None) or base_input or (3, 224, 224)
+    if len(shape) not in (1, 3):
+        raise NetdslNameError(
+            f"the input has {len(shape)} sizes",
+            span=own_input.span if own_input else None,
+            expected="C x H x W like 3x224x224, or a feature count like 512",
+            found="x".join(map(str, shape)),
+        )
     if any(d < 1 for d in shape):
-        raise NetdslNameError("input sizes must be at least 1", span=own_input.span if own_input else None)
+        raise NetdslNameError("input sizes must be at least 1", span=own_input.span if own_input else None,
+                              expected="sizes >= 1", found="x".join(map(str, shape)))
     name = header.name if header else (program.file.rsplit("/", 1)[-1].removesuffix(".net") or "net")
     if not name.isidentifier():
         name = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") or "net"
@@ -996,7 +1113,7 @@ def _build(b: _Builder, program: A.Program, overrides, input_shape, limits, P, s
             x = b.stmt(st, x, env, root)
     root.output = x
     if x == x0:
-        raise NetdslNameError("the network has no layers", span=Span(program.file, 1, 1, 1, 1),
+        raise NetdslNameError("the network has no layers", span=Span.point(program.file, 1, 1),
                               hint="write at least one layer, e.g. `conv 3x3 x64`")
     net = Net(
         name=name if not (ext and not header) else (base_name or name),
@@ -1077,6 +1194,10 @@ def _decide(net: Net, scope: Scope, parent_seq: bool) -> None:
     """Decide, top-down, which scopes become modules, and collapse single-member names."""
     for ch in scope.children:
         if not isinstance(ch, Scope):
+            continue
+        if ch.inline:  # inside a join block (FractalNet): its layers belong to the enclosing module
+            ch.module = False
+            _decide(net, ch, False)
             continue
         if ch.kind == "define":
             ch.module = True

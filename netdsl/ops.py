@@ -180,7 +180,8 @@ def _window(op: str, size: int, k: int, s: int, p: int, d: int, ceil: bool, axis
     padded = size + 2 * p
     if eff > padded:
         raise ShapeProblem(
-            f"{op}: kernel {k} (dilated extent {eff}) is larger than the padded input {axis} {padded}",
+            f"{op}: kernel {k}" + (f" (dilated extent {eff})" if d != 1 else "")
+            + f" is larger than the padded input {axis} {padded}",
             expected=f"{axis} + 2*padding >= {eff}",
             found=f"{axis} {size} with padding {p}",
             hint="the feature map is already too small here: remove a downsampling step, or pad",
@@ -723,7 +724,7 @@ def _concat_shape(a, ins):
                 expected=f"every branch Cx{fmt_shape(first[1:])}",
                 found=", ".join(fmt_shape(x) for x in ins),
                 hint="branches of an inception/concat block must keep the same height and width: "
-                "check strides and paddings (inside a block `KxK:C` and pools are 'same'-padded)",
+                "check strides and paddings (inside a block `KxK:C` and pools are same-padded)",
             )
     return (sum(s[0] for s in ins),) + tuple(first[1:])
 
@@ -795,7 +796,7 @@ def shortcut_plan(a: dict, ins: list[Shape]) -> tuple[int, int] | None:
         raise ShapeProblem(
             "residual: the body changes the rank of the tensor; no shortcut can match it",
             expected=f"a body output like {fmt_shape(x)}",
-            found=fmt_shape(body),
+            found=f"a {len(body) + 1}-D tensor {fmt_nchw(body)}",
         )
     c, h, w = x
     c2, h2, w2 = body
@@ -805,7 +806,7 @@ def shortcut_plan(a: dict, ins: list[Shape]) -> tuple[int, int] | None:
             f"residual: the body maps {sh}, which no strided 1x1 projection can match",
             expected=f"an output size {h}x{w} divided by a whole stride",
             found=f"{h2}x{w2}",
-            hint="use same-padded convolutions ('KxK:C') in residual bodies",
+            hint="use same-padded convolutions (`KxK:C`) in residual bodies",
         )
     s = h // h2
     if -(-h // s) != h2:
@@ -869,6 +870,12 @@ register(OpSpec(
 def _pad_shape(a, ins):
     x = ins[0]
     _need_rank("pad", x, 3)
+    if len(a["sides"]) != 4:
+        raise ShapeProblem(
+            f"pad takes four sizes (left x right x top x bottom), found {len(a['sides'])}",
+            expected="sides like 0x1x0x1",
+            found="x".join(map(str, a["sides"])),
+        )
     left, right, top, bottom = a["sides"]
     return (x[0], x[1] + top + bottom, x[2] + left + right)
 
@@ -886,16 +893,23 @@ register(OpSpec(
 def _crop_shape(a, ins):
     x = ins[0]
     _need_rank("crop", x, 3)
+    if len(a["offset"]) != 2:
+        raise ShapeProblem(
+            f"crop takes two offsets (top x left), found {len(a['offset'])}",
+            expected="an offset like 1x1",
+            found="x".join(map(str, a["offset"])),
+        )
     top, left = a["offset"]
     if top >= x[1] or left >= x[2]:
-        raise ShapeProblem("crop: offset removes the whole feature map", found=fmt_shape(x))
+        raise ShapeProblem("crop: offset removes the whole feature map",
+                           expected=f"offsets below {x[1]}x{x[2]}", found=f"{top}x{left} on {fmt_shape(x)}")
     return (x[0], x[1] - top, x[2] - left)
 
 
 register(OpSpec(
     name="crop",
     doc="drop the first rows/columns: crop 1x1 (top x left), as in NASNet's shifted path",
-    args=(ArgSpec("offset", "pair", required=True),), positional=("offset",),
+    args=(ArgSpec("offset", "dims", required=True),), positional=("offset",),  # kept as a tuple for lowering
     shape=_crop_shape, params=_zero, macs=_zero, saved=_zero, channels=_same,
     lowering=Lowering(inline="{0}[:, :, {a[offset][0]}:, {a[offset][1]}:]"),
     base_name="crop", numbered=False,
@@ -904,3 +918,29 @@ register(OpSpec(
 MERGE_BLOCKS = {"concat": "concat", "inception": "concat", "cat": "concat", "add": "add", "sum": "add",
                 "mul": "mul", "mean": "mean", "join": "mean"}
 BLOCK_KINDS = sorted(set(MERGE_BLOCKS) | {"residual", "seq"})
+
+
+# ------------------------------------------------------------------------ FractalNet's join
+
+
+def _join_ctor(a, ins, out, cin=None, cout=None):
+    return [("columns", tuple(a.get("columns") or range(len(ins)))), ("droppath", a["droppath"]),
+            ("global_droppath", a["global_droppath"])]
+
+
+register(OpSpec(
+    name="join",
+    doc="FractalNet's join: the element-wise mean of every column reaching it, written "
+        "join(droppath=0.15, global_droppath=0.5)<...>; a branch ending in a join is merged into it. "
+        "Training: global drop-path keeps one column in every join of the network (chosen per "
+        "forward with probability global_droppath), else each input is dropped with probability "
+        "droppath, keeping at least one",
+    args=(ArgSpec("droppath", "float", 0.0, doc="local drop-path: each input dropped with this probability"),
+          ArgSpec("global_droppath", "float", 0.0,
+                  doc="per forward, the probability that a single column runs through every join")),
+    positional=(),
+    shape=_merge_same("join"), params=_zero, macs=_zero, saved=_zero, channels=_same,
+    # node args also hold `columns`: the column of each input, set by the expander (ir._flat_join)
+    lowering=Lowering("Join", _join_ctor), inputs=(1, None), base_name="join",
+))
+MERGE_BLOCKS["join"] = "join"  # join<...> is FractalNet's flat join; mean<...> stays a plain mean

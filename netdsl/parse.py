@@ -9,6 +9,7 @@ a `Span` on every node. Lark's exceptions are translated here, at one boundary, 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 
 from lark import Lark, Token, Transformer_NonRecursive, v_args
@@ -32,7 +33,7 @@ TOKEN_WORDS = {
     "DIMS": "a size like 3x3",
     "XNUM": "channels like x64",
     "PNUM": "padding like p1",
-    "STRING": 'a quoted path like "blocks.net"',
+    "STRING": 'a quoted string like "blocks.net"',
     "COMPARE": "a comparison (== != < <= > >=)",
     "_NL": "end of line",
     "$END": "end of file",
@@ -84,15 +85,14 @@ class _LineJoiner:
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(
-        sources.grammar_text(),
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        maybe_placeholders=True,
-        postlex=_LineJoiner(),
-        start="start",
-    )
+    # cache=True keeps Lark's grammar analysis in a temp file keyed by the grammar's hash
+    # (about 3x faster start-up); a read-only or missing temp folder just skips the cache.
+    options = dict(parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True,
+                   postlex=_LineJoiner(), start="start")
+    try:
+        return Lark(sources.grammar_text(), cache=True, **options)
+    except OSError:
+        return Lark(sources.grammar_text(), **options)
 
 
 def parse(text: str, file: str = "<string>") -> A.Program:
@@ -113,87 +113,302 @@ def parse(text: str, file: str = "<string>") -> A.Program:
 
 # ------------------------------------------------------------------------- errors
 
+# What a parser state accepts, said in the language's own terms: when every terminal of a group
+# is acceptable, the group is named once instead of listing its terminals.
+_STATEMENT_START = frozenset({"NETWORK", "DEFINE", "INPUT"})
+_ITEM_START = frozenset({"NAME", "DIMS", "LPAR", "LBRACE"})
+_GROUPS = (
+    (_STATEMENT_START | _ITEM_START,
+     "a statement (a layer like `conv 3x3 x64`, a block, `define`, `input`, ...)",
+     frozenset({"NETWORK", "DEFINE", "INPUT", "DEFAULTS", "INCLUDE", "EXTENDS", "FREEZE", "INIT", "AUX",
+                "REPLACE", "NAME", "DIMS", "LPAR", "LBRACE", "SEMICOLON", "_NL", "$END"})),
+    (_ITEM_START,
+     "a layer, block or define call (`3x3:64`, `relu`, `residual<...>`, `f(64)`)",
+     _ITEM_START | {"SEMICOLON", "_NL"}),
+    (frozenset({"XNUM", "PNUM"}),
+     "a layer argument (3x3, x64, p1, 0.5, name=value)",
+     frozenset({"XNUM", "PNUM", "DIMS", "INT", "FLOAT", "NAME"})),
+    (frozenset({"INT", "NAME", "LPAR"}),
+     "a value (a number, a parameter name or `( ... )`)",
+     frozenset({"INT", "FLOAT", "NAME", "LPAR", "MINUS", "STRING"})),
+    (frozenset({"PLUS", "STAR", "PERCENT"}),
+     "an operator (+ - * / // %)",
+     frozenset({"PLUS", "MINUS", "STAR", "SLASH", "__ANON_0", "PERCENT"})),
+)
+_END = frozenset({"SEMICOLON", "_NL", "$END"})
+# Order in which single terminals are listed (the rest follow alphabetically).
+_ORDER = ("MORETHAN", "VBAR", "RPAR", "RBRACE", "COMMA", "EQUAL", "COLON", "SLASH", "STAR", "LESSTHAN", "LPAR",
+          "LBRACE", "COMPARE", "NAME", "DIMS", "INT", "FLOAT", "XNUM", "PNUM", "STRING")
+
+
+@functools.lru_cache(maxsize=1)
+def _symbols() -> dict[str, str]:
+    """Terminal name -> its literal text, for the grammar's fixed strings (`>`, `//`, `define`)."""
+    out = {}
+    for t in _parser().terminals:
+        if type(t.pattern).__name__ == "PatternStr":
+            out[t.name] = t.pattern.value
+    return out
+
+
+def _is_keyword_token(tok: Token) -> bool:
+    return (tok.type == "NAME" and str(tok) in KEYWORDS) or (tok.type.isupper() and tok.type.lower() in KEYWORDS
+                                                             and str(tok) == tok.type.lower())
+
 
 def _describe_token(tok: Token) -> str:
-    if tok.type == "$END":
+    """What was found, e.g. "`>`", "the number `3`", "end of line"."""
+    kind = tok.type
+    if kind == "$END":
         return "end of file"
-    if tok.type == "_NL":
+    if kind == "_NL":
         return "end of line"
     value = str(tok)
-    if tok.type == "NAME" or tok.type.upper() == value.upper():
-        return f"`{value}`"
-    return f"{TOKEN_WORDS.get(tok.type, tok.type)} `{value}`"
+    if len(value) > 30:
+        value = value[:27] + "..."
+    if _is_keyword_token(tok):
+        return f"keyword `{value}`"
+    if kind in ("INT", "FLOAT"):
+        return f"number `{value}`"
+    if kind == "DIMS":
+        return f"size `{value}`"
+    if kind == "STRING":
+        return f"string `{value}`"
+    return f"`{value}`"
+
+
+def _word(name: str) -> str | None:
+    if name in TOKEN_WORDS:
+        return TOKEN_WORDS[name]
+    sym = _symbols().get(name)
+    if sym is not None:
+        return f"`{sym}`"
+    return None
 
 
 def _expected_words(names: set[str]) -> str:
-    words = []
-    for name in sorted(names):
-        if name in TOKEN_WORDS:
-            words.append(TOKEN_WORDS[name])
-        elif name.isalpha() and name.isupper():
-            words.append(f"`{name.lower()}`")
-    words = sorted(set(words))
-    if not words:
+    """The acceptable terminals as a phrase: groups first, single tokens, then the statement's end."""
+    left = set(names)
+    phrases: list[str] = []
+    for need, phrase, covers in _GROUPS:
+        if need <= left:
+            phrases.append(phrase)
+            left -= covers
+    end = bool(left & _END)
+    left -= _END
+    for name in sorted(left, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n)):
+        w = _word(name)
+        if w is not None and w not in phrases:
+            phrases.append(w)
+    if end:
+        phrases.append("the end of the statement (`;` or a new line)" if names & {"SEMICOLON", "_NL"}
+                       else "end of file")
+    if not phrases:
         return "something else"
-    if len(words) > 8:
-        words = words[:8] + ["..."]
-    return ", ".join(words)
+    if len(phrases) > 8:
+        phrases = phrases[:8] + ["..."]
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " or " + phrases[-1]
+
+
+def _char_desc(ch: str) -> str:
+    if not ch:
+        return "end of file"
+    if ch.isprintable() and ch != " ":
+        if ord(ch) < 0x80:
+            return f"`{ch}`"
+        return f"`{ch}` (U+{ord(ch):04X})"
+    return f"U+{ord(ch):04X}" + (" (carriage return)" if ch == "\r" else " (a control character)")
+
+
+def _char_hint(ch: str) -> str | None:
+    if ch == '"':
+        return 'a string is closed by `"` on the same line'
+    if ch == "'":
+        return 'strings are written in double quotes: "blocks.net"'
+    if ch in "\u00d7\u2715\u2a2f":
+        return "write sizes with the letter x: 3x3"
+    if ch in "\u201c\u201d\u201e\u2018\u2019":
+        return 'use plain double quotes: "blocks.net"'
+    if ch == "\r":
+        return "lines end with \\n or \\r\\n; a lone \\r is not a line break"
+    if not ch.isprintable() or ord(ch) > 0x7E:
+        return "netdsl source is plain ASCII text: names, numbers and the symbols < > | ; = ( ) { } : / *"
+    return None
+
+
+def _accepts(e: UnexpectedInput) -> set[str]:
+    """The terminals that would let the parse go on (exact: tried on a copy of the parser)."""
+    ip = getattr(e, "interactive_parser", None)
+    if ip is not None:
+        try:
+            return set(ip.accepts())
+        except Exception:  # noqa: BLE001 - fall back to the parser table's guess
+            pass
+    return set(getattr(e, "expected", None) or getattr(e, "allowed", None) or ())
+
+
+def _open_bracket(before: str, opening: str, closing: str) -> int | None:
+    """Position of the last `opening` not closed in `before` (strings and comments skipped)."""
+    stack: list[int] = []
+    i, n = 0, len(before)
+    while i < n:
+        ch = before[i]
+        if ch == "#":
+            j = before.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if ch == '"':
+            j = before.find('"', i + 1)
+            i = n if j < 0 else j + 1
+            continue
+        if ch == opening:
+            stack.append(i)
+        elif ch == closing and stack:
+            stack.pop()
+        i += 1
+    return stack[-1] if stack else None
+
+
+def _token_hint(tok: Token, accepts: set[str], before: str, line_text: str) -> str | None:
+    kind = tok.type
+    prev = before.rstrip()[-1:]
+    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", before)
+    prev_word = m.group(1) if m else None
+    ends = kind in ("_NL", "$END", "SEMICOLON")
+    starts_item = _ITEM_START <= accepts
+    if kind == "_NL" and starts_item and prev in (">", "*"):
+        return f"a line cannot end with `{prev}`: to go on with the chain, start the next line with `>`"
+    if (ends or kind in ("RBRACE", "RPAR")) and {"VBAR", "MORETHAN"} <= accepts:
+        return "a block `name<...>` is closed by `>`; is one missing?"
+    if ends and "RPAR" in accepts:
+        return "a `(` is not closed"
+    if kind == "$END" and "RBRACE" in accepts:
+        return "a `{` is not closed"
+    open_paren = _open_bracket(before, "(", ")")
+    if "RPAR" in accepts and kind != "RPAR" and open_paren is not None and "\n" in before[open_paren:]:
+        where = before.count("\n", 0, open_paren) + 1
+        return f"the `(` on line {where} is not closed (inside parentheses a new line does not end the statement)"
+    if kind == "RPAR" and "RPAR" not in accepts and open_paren is None:
+        return "this `)` has no matching `(`"
+    if kind == "RBRACE" and "RBRACE" not in accepts and _open_bracket(before, "{", "}") is None:
+        return "this `}` has no matching `{`"
+    if kind in ("VBAR", "MORETHAN") and starts_item:
+        if _STATEMENT_START <= accepts:
+            if kind == "VBAR":
+                return "`|` separates the branches of a block, e.g. inception<1x1:64 | 3x3:64>"
+            return "a chain cannot start with `>`"
+        if prev == "<" and kind == "MORETHAN":
+            return "a block cannot be empty: write at least one layer, or `id`"
+        if prev in ("<", "|"):
+            return "a branch cannot be empty: write `id` for a branch that passes its input through"
+        return "a step of the chain is missing: two `>` in a row"
+    if kind == "VBAR":
+        return "`|` separates the branches of a block, e.g. inception<1x1:64 | 3x3:64>"
+    if kind == "STAR" and prev == "*":
+        return "there is no `**` operator: write the product out"
+    if {"INT", "NAME", "LPAR"} <= accepts and prev in (":", "/", "*") and open_paren is None:
+        return {":": "the output channels go after `:`, e.g. 3x3:64",
+                "/": "the stride goes after `/`, e.g. 3x3/2:64",
+                "*": "the repeat count goes after `*`, e.g. `conv 3x3 x64 *2`"}[prev]
+    if "ELSE" in accepts:
+        return "`if ... then A` needs `else B`: a condition chooses between two bodies"
+    if kind == "THEN" and "COMPARE" in accepts:
+        return "a condition compares two values: if n == 1 then ..."
+    if _is_keyword_token(tok):
+        return f"`{tok}` is a keyword of the language and cannot name a layer, block or stage"
+    if prev_word in KEYWORDS and kind == "EQUAL":
+        return f"`{prev_word}` is a keyword of the language and cannot name a stage"
+    if kind == "LPAR" and prev_word in ("x", "p") and before.endswith(prev_word):
+        arg = "out" if prev_word == "x" else "padding"
+        return f"`{prev_word}64`-style arguments take digits only; write an expression as `{arg}=(...)`"
+    if kind == "COMPARE" and line_text.lstrip().startswith("if "):
+        return "`if ... then ... else` can only be the body of a define: define f(n) = if n == 1 then A else B"
+    if kind == "STAR" and prev == "*":
+        return "there is no `**` operator: write the product out"
+    if kind == "COLON" and re.search(r"[0-9]+(x[0-9]+)+\s*$", before) and "XNUM" in accepts:
+        return "`3x3:64` is a convolution on its own; as a `conv` argument write `conv 3x3 x64`"
+    if kind == "MINUS":
+        return "sizes and counts are positive numbers; a negative value is written in parentheses: (-0.1)"
+    if kind == "INT" and starts_item:
+        return "a convolution is written `3x3:64` (kernel:channels); a single number is not a layer"
+    m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)", line_text)
+    first = m.group(1) if m else ""
+    if first in _STATEMENT_EXAMPLES:
+        return f"`{first}` is written like this: {_STATEMENT_EXAMPLES[first]}"
+    return None
+
+
+# How each statement keyword is used, for hints on a malformed statement.
+_STATEMENT_EXAMPLES = {
+    "network": "network resnet50(classes=1000)",
+    "input": "input 3x224x224",
+    "defaults": "defaults conv bias=false bn act=relu",
+    "define": "define block(c, s=1) = 3x3/s:c > relu",
+    "include": 'include "blocks.net"',
+    "extends": "extends resnet50(classes=10)",
+    "freeze": "freeze layer1, layer2",
+    "init": "init kaiming",
+    "aux": "aux aux1 = avgpool 5x5/3 > flatten > linear 10",
+    "replace": "replace fc = linear 10",
+}
 
 
 def _syntax_error(e: UnexpectedInput, text: str, file: str) -> NetdslSyntaxError:
-    line = getattr(e, "line", None) or 1
-    col = getattr(e, "column", None) or 1
+    line = getattr(e, "line", None)
+    col = getattr(e, "column", None)
+    line = line if isinstance(line, int) and line > 0 else 1
+    col = col if isinstance(col, int) and col > 0 else 1
+    accepts = _accepts(e)
     if isinstance(e, UnexpectedCharacters):
-        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
-        found = repr(ch) if not ch.isprintable() else f"`{ch}`"
-        hint = None
-        if ch == "\t":
-            hint = None
-        if not ch.isprintable() or ord(ch) > 0x7E:
-            hint = "netdsl source is plain ASCII text: names, numbers and the symbols < > | ; = ( ) { } : / *"
+        pos = e.pos_in_stream if isinstance(e.pos_in_stream, int) else 0
+        ch = text[pos] if 0 <= pos < len(text) else ""
+        found = _char_desc(ch)
         return NetdslSyntaxError(
             f"unexpected character {found}",
             span=Span.point(file, line, col),
-            expected=_expected_words(set(e.allowed or ())),
+            expected=_expected_words(accepts),
             found=found,
-            hint=hint,
+            hint=_char_hint(ch),
         )
+    lines = text.split("\n")
     if isinstance(e, UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        span = Span.point(file, len(lines), len(lines[-1]) + 1)
+        last = len(lines) - 1
+        while last > 0 and not lines[last].strip():
+            last -= 1
         return NetdslSyntaxError(
             "unexpected end of file",
-            span=span,
-            expected=_expected_words(set(e.expected)),
+            span=Span.point(file, last + 1, len(lines[last].rstrip("\r")) + 1),
+            expected=_expected_words(accepts),
             found="end of file",
         )
     assert isinstance(e, UnexpectedToken)
     tok = e.token
-    expected = set(e.expected)
     if tok.type == "$END":
-        lines = text.splitlines() or [""]
-        span = Span.point(file, len(lines), len(lines[-1]) + 1)
-    elif tok.type == "_NL":
-        span = Span.point(file, tok.line, tok.column)
+        # just after the last token read ($END borrows its position); after a final newline, at that newline
+        at = tok.start_pos if isinstance(tok.start_pos, int) else None
+        if at is not None and 0 <= at < len(text) and text[at] in "\r\n" and tok.line:
+            span = Span.point(file, tok.line, tok.column)
+        elif isinstance(tok.end_line, int) and isinstance(tok.end_column, int) and tok.line:
+            span = Span.point(file, tok.end_line, tok.end_column)
+        else:
+            last = len(lines) - 1
+            while last > 0 and not lines[last].strip():
+                last -= 1
+            span = Span.point(file, last + 1, len(lines[last].rstrip("\r")) + 1)
+        pos = len(text)
     else:
-        span = Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
-    hint = None
-    if "MORETHAN" in expected and tok.type in ("_NL", "$END", "SEMICOLON", "RBRACE", "RPAR"):
-        hint = "a block `name<...>` is closed by `>`; is one missing?"
-    elif "RPAR" in expected and tok.type in ("_NL", "$END", "SEMICOLON"):
-        hint = "a `(` is not closed"
-    elif tok.type == "NAME" and str(tok) in KEYWORDS:
-        hint = f"`{tok}` is a keyword of the language"
-    elif tok.type in ("VBAR", "MORETHAN") and "NAME" in expected:
-        hint = "a branch or chain step cannot be empty"
-    elif tok.type == "MINUS":
-        hint = "sizes and counts must be positive numbers"
+        span = Span(file, tok.line, tok.column, tok.end_line or tok.line,
+                    tok.end_column or tok.column + 1) if tok.type != "_NL" else Span.point(file, tok.line, tok.column)
+        pos = tok.start_pos if isinstance(tok.start_pos, int) else len(text)
+    before = text[:pos]
+    line_text = lines[span.line - 1] if 1 <= span.line <= len(lines) else ""
+    found = _describe_token(tok)
     return NetdslSyntaxError(
-        f"unexpected {_describe_token(tok)}",
+        f"unexpected {found}",
         span=span,
-        expected=_expected_words(expected),
-        found=_describe_token(tok),
-        hint=hint,
+        expected=_expected_words(accepts),
+        found=found,
+        hint=_token_hint(tok, accepts, before, line_text),
     )
 
 
@@ -212,12 +427,14 @@ def _tspan(file: str, tok: Token) -> Span:
     return Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
 
 
-def _int(file: str, tok: Token) -> int:
+def _int(file: str, tok: Token | str, span: Span | None = None) -> int:
+    """A whole number from its digits; `span` locates a part of a token (`3x3`, `x64`)."""
     if len(tok) > 30:
         raise NetdslLimitError(
             f"number {tok[:20]}... has {len(tok)} digits",
-            span=_tspan(file, tok),
-            hint="numbers are limited to 30 digits",
+            span=span or _tspan(file, tok),
+            expected="at most 30 digits",
+            found=f"{len(tok)} digits",
         )
     return int(tok)
 
@@ -276,7 +493,7 @@ class _ToAst(Transformer_NonRecursive):
 
     # ---- layer arguments
     def _dims(self, tok: Token) -> A.Dims:
-        values = tuple(_int(self.file, p) for p in str(tok).split("x"))
+        values = tuple(_int(self.file, p, _tspan(self.file, tok)) for p in str(tok).split("x"))
         return A.Dims(values, _tspan(self.file, tok))
 
     def arg_dims(self, meta, c):
@@ -290,12 +507,12 @@ class _ToAst(Transformer_NonRecursive):
 
     def arg_channels(self, meta, c):
         tok = c[0]
-        num = A.Num(_int(self.file, Token("INT", str(tok)[1:])), _tspan(self.file, tok))
+        num = A.Num(_int(self.file, str(tok)[1:], _tspan(self.file, tok)), _tspan(self.file, tok))
         return A.Arg("out", "out", num, None, self._s(meta))
 
     def arg_padding(self, meta, c):
         tok = c[0]
-        num = A.Num(_int(self.file, Token("INT", str(tok)[1:])), _tspan(self.file, tok))
+        num = A.Num(_int(self.file, str(tok)[1:], _tspan(self.file, tok)), _tspan(self.file, tok))
         return A.Arg("pad", "padding", num, None, self._s(meta))
 
     def arg_name(self, meta, c):
@@ -357,7 +574,7 @@ class _ToAst(Transformer_NonRecursive):
 
     def repeat_x(self, meta, c):
         tok = c[1]
-        count = A.Num(_int(self.file, Token("INT", str(tok)[1:])), _tspan(self.file, tok))
+        count = A.Num(_int(self.file, str(tok)[1:], _tspan(self.file, tok)), _tspan(self.file, tok))
         return self._nest(A.Repeat(c[0], count, self._s(meta)), c[:1], meta)
 
     # right-recursive block elements -> linked cells; flattened (iteratively) in `block`
@@ -403,7 +620,9 @@ class _ToAst(Transformer_NonRecursive):
             raise NetdslSyntaxError(
                 f"`{tok}` is a keyword and cannot be used here",
                 span=_tspan(self.file, tok),
+                expected="a name that is not a keyword",
                 found=f"`{tok}`",
+                hint="the keywords are: " + ", ".join(sorted(KEYWORDS)),
             )
 
     # ---- statements

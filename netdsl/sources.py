@@ -80,7 +80,7 @@ def decode(data: bytes, display: str) -> str:
         ) from None
     if "\x00" in text:
         raise UsageError(f"{display}: binary data (a NUL byte at offset {text.index(chr(0))}), not .net text")
-    return text
+    return text.removeprefix("\ufeff")  # a byte-order mark is not part of the text
 
 
 def display_name(path: Path) -> str:
@@ -140,8 +140,8 @@ def read_included(target: str, from_file: str, span: Span, is_path: bool = True)
         name = display_name(p)
         text = decode(data, name)
     except UsageError as e:
-        raise NetdslError(f"cannot include {target!r}: {e}", span=span) from None
+        raise NetdslError(f'cannot include "{target}": {e}', span=span) from None
     except OSError as e:
-        raise NetdslError(f"cannot include {target!r}: {e.strerror}", span=span) from None
+        raise NetdslError(f'cannot include "{target}": {e.strerror}', span=span) from None
     register_source(name, text)
     return p, name, text

@@ -111,3 +111,48 @@ def test_statement_only_file_takes_input_override():
 def test_channels_in_the_billions_are_exact():
     r = params("conv 1x1 x3000000000\n", shape=(3, 1, 1))
     assert r.total.params == 3 * 3_000_000_000 + 3_000_000_000
+
+
+def test_transfer_example_trains_only_the_new_head():
+    r = netdsl.check("resnet50_transfer")
+    head = 2048 * 3 + 3
+    assert r.total.trainable == head
+    assert r.frozen == 25_557_032 - (2048 * 1000 + 1000)
+    assert r.total.params == r.frozen + head
+    assert r.net.node(r.net.output_node)["shape"] == (3,)
+
+
+def test_join_flattens_nested_joins_into_one_mean_per_step():
+    fractal = ("define f(n) = if n == 1 then 3x3:4 > relu else join(droppath=0.15, global_droppath=0.5)<"
+               "3x3:4 > relu | f(n - 1) > f(n - 1)>\n")
+    r = params(fractal + "f(3)\n")
+    joins = [r.net.node(n) for n in r.net.op_nodes() if r.net.node(n)["op"] == "join"]
+    # f3 = join(conv, f2(f2)): the inner f2's join is kept, the outer one absorbs the last f2's join
+    assert [len(j["inputs"]) for j in joins] == [2, 3]
+    assert [j["args"]["columns"] for j in joins] == [(1, 2), (0, 1, 2)]
+    assert joins[1]["args"]["droppath"] == 0.15 and joins[1]["args"]["global_droppath"] == 0.5
+    assert r.total.params == 3 * conv(3, 4, 3) + 4 * conv(4, 4, 3)
+    # the whole expansion is one module (f), its layers numbered in creation order
+    convs = [r.net.node(n)["path"] for n in r.net.op_nodes() if r.net.node(n)["op"] == "conv"]
+    assert convs == [f"f.conv{i}" for i in range(1, 8)]
+    # four columns: joins at steps 2, 4, 6, 8 merge 2, 3, 2 and 4 columns
+    r = params(fractal + "f(4)\n")
+    joins = [r.net.node(n)["args"]["columns"] for n in r.net.op_nodes() if r.net.node(n)["op"] == "join"]
+    assert joins == [(2, 3), (1, 2, 3), (2, 3), (0, 1, 2, 3)]
+
+
+def test_mean_stays_a_nested_binary_mean():
+    r = params("define f(n) = if n == 1 then 3x3:4 else mean<3x3:4 | f(n - 1) > f(n - 1)>\nf(3)\n")
+    means = [r.net.node(n) for n in r.net.op_nodes() if r.net.node(n)["op"] == "mean"]
+    assert [len(m["inputs"]) for m in means] == [2, 2, 2]
+
+
+def test_join_keeps_a_named_inner_join():
+    r = params("t = join<3x3:4 | join<3x3:4 | 3x3:4>>\nadd<t | t>\n")
+    joins = [r.net.node(n) for n in r.net.op_nodes() if r.net.node(n)["op"] == "join"]
+    assert [len(j["inputs"]) for j in joins] == [3]  # unnamed inner join: merged
+    r = params("join<3x3:4 | { u = join<3x3:4 | 3x3:4> }>\n")
+    joins = [r.net.node(n) for n in r.net.op_nodes() if r.net.node(n)["op"] == "join"]
+    assert [len(j["inputs"]) for j in joins] == [2, 2]  # a named inner join is a tensor: kept
+    with pytest.raises(NetdslError):
+        params("join(columns=2)<3x3:4 | 3x3:4>\n")

@@ -34,6 +34,10 @@ MORE = {
     "densenet201": (20_013_928, 4_291_365_888, 0, 0, "torchvision densenet201 (4.291 GFLOPS)"),
     "densenet161": (28_681_000, 7_727_907_072, 0, 0, "torchvision densenet161 (7.728 GFLOPS)"),
     "mobilenet_v1": (4_231_976, 569_000_000, 0, 0.01, "Howard et al. 2017 Table 1 (569M mult-adds)"),
+    "wrn28_10": (36_479_194, 5_243_328_768, 0, 0, "Zagoruyko & Komodakis 2016, WRN-28-10 CIFAR (36.5M)"),
+    "mobilenet_v2": (3_504_872, 300_774_272, 0, 0, "torchvision mobilenet_v2 (3.5M, 0.30 GFLOPS)"),
+    "fractalnet": (33_724_618, 845_222_912, 0.01, 0, "Larsson et al. 2017, CIFAR, 5 blocks x 3 columns"),
+    "nasnet_a_mobile": (5_289_978, 564_000_000, 0.01, 0.02, "Zoph et al. 2018 Table 2 (5.3M, 564M mult-adds)"),
 }
 
 # the published GFLOPS figures, rounded to three decimals as torchvision prints them
@@ -120,4 +124,4 @@ def test_every_zoo_file_has_reference_numbers(root):
     assert not missing, f"zoo files without reference numbers in the tests: {sorted(missing)}"
 
 
-TRANSFER_EXAMPLES: set[str] = set()
+TRANSFER_EXAMPLES: set[str] = {"resnet50_transfer"}
