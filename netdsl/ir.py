@@ -36,6 +36,9 @@ from .errors import (
     UsageError,
 )
 
+# Weight initialisation schemes `init NAME` may name (applied by the PyTorch back end).
+INIT_SCHEMES = ("torch", "kaiming", "vgg", "googlenet")
+
 # ------------------------------------------------------------------------ limits
 
 
@@ -1084,6 +1087,14 @@ def _build(b: _Builder, program: A.Program, overrides, input_shape, limits, P, s
 
     for s in program.stmts:
         if isinstance(s, A.Init):
+            if s.scheme not in INIT_SCHEMES:
+                raise NetdslNameError(
+                    f"unknown weight initialisation `{s.scheme}`",
+                    span=s.span,
+                    expected="one of " + ", ".join(INIT_SCHEMES),
+                    found=f"`{s.scheme}`",
+                    hint=_closest(s.scheme, INIT_SCHEMES),
+                )
             b.init = s.scheme
         elif isinstance(s, A.Freeze):
             for n in s.names:
