@@ -646,8 +646,8 @@ class _Builder:
             y = self.add_node(act, {a.name: a.default for a in aspec.args}, {}, span, scope, [y], role="act")
         return y
 
-    def call(self, info: DefineInfo, call_args: tuple[A.CallArg, ...], span: Span, x: int, env: Env,
-             scope: Scope) -> int:
+    def bind_call(self, info: DefineInfo, call_args: tuple[A.CallArg, ...], span: Span, env: Env):
+        """Bind a define call's arguments: (values, tensor arguments, the callee's variables)."""
         d = info.node
         bound: dict[str, Value] = {}
         tensor_args: dict[str, int] = {}
@@ -695,6 +695,12 @@ class _Builder:
                 tmp.update(bound)
                 bound[p.name] = self.eval(p.default, Env(tmp, {}, {}, env.defines))
         callee_vars.update(bound)
+        return bound, tensor_args, callee_vars
+
+    def call(self, info: DefineInfo, call_args: tuple[A.CallArg, ...], span: Span, x: int, env: Env,
+             scope: Scope) -> int:
+        d = info.node
+        bound, tensor_args, callee_vars = self.bind_call(info, call_args, span, env)
         self.depth += 1
         if self.depth > self.limits.max_depth:
             self.depth = 0
@@ -1012,6 +1018,85 @@ def _network_params(header: A.Network | None, given: dict[str, Value], b: _Build
     return values
 
 
+
+class _Sizer:
+    """A lower bound on the number of layers a piece of AST expands to, without building it.
+
+    Memoised per (define, arguments), so exponential recursion (`d(n) = d(n-1) > d(n-1)`) and
+    nested repeats are measured in microseconds; the expansion is refused before it starts.
+    Anything unusual (an error, a tensor argument) counts as 0: the expander reports it.
+    """
+
+    def __init__(self, b: _Builder):
+        self.b = b
+        self.memo: dict[tuple, int] = {}
+        self.depth = 0
+
+    def stmts(self, body, env: Env) -> int:
+        return sum(self.stmt(st, env) for st in body)
+
+    def stmt(self, st, env: Env) -> int:
+        if isinstance(st, (A.Statement, A.Assign)):
+            return self.chain(st.chain, env)
+        return 0
+
+    def chain(self, ch: A.Chain, env: Env) -> int:
+        return sum(self.item(it, env) for it in ch.items)
+
+    def item(self, it, env: Env) -> int:
+        try:
+            if isinstance(it, A.Repeat):
+                n = self.b.eval(it.count, env)
+                ok = isinstance(n, int) and not isinstance(n, bool) and 0 < n <= self.b.limits.max_repeat
+                return n * self.item(it.item, env) if ok else 0  # a bad count is the expander's to report
+            if isinstance(it, A.Block):
+                return 1 + sum(self.item(i, env) for br in it.branches for i in br)
+            if isinstance(it, A.Group):
+                return self.stmts(it.body, env)
+            if isinstance(it, A.Shorthand):
+                return 1
+            name = it.op if isinstance(it, A.Layer) else it.name
+            if name in env.tensors or name in ("id", "identity"):
+                return 0
+            info = env.defines.get(name)
+            if info is None:
+                return 1
+            args = () if isinstance(it, A.Layer) else it.args
+            bound, tensors, callee = self.b.bind_call(info, args, it.span, env)
+            if tensors:
+                return 0
+            key = (name, tuple(sorted((k, repr(v)) for k, v in bound.items())))
+            if key not in self.memo:
+                if self.depth >= self.b.limits.max_depth:
+                    return 0
+                self.depth += 1
+                self.memo[key] = 0  # a cycle in progress counts as nothing
+                denv = Env(callee, {}, {}, env.defines)
+                body = info.node.body
+                while isinstance(body, A.CondBody):
+                    c = self.b.eval(body.cond, denv)
+                    body = body.then if c is True else body.orelse
+                self.memo[key] = self.chain(body, denv)
+                self.depth -= 1
+            return self.memo[key]
+        except (NetdslError, TypeError, RecursionError):
+            return 0
+
+
+def _refuse_oversized(b: _Builder, stmts, env: Env) -> None:
+    """Fail fast when the expansion is bound to exceed the layer limit."""
+    total = 0
+    sizer = _Sizer(b)
+    for st in stmts:
+        total += sizer.stmt(st, env)
+        if total > b.limits.max_layers:
+            raise NetdslLimitError(
+                f"the network expands to at least {total:,} layers; the limit is {b.limits.max_layers:,}",
+                span=st.span,
+                hint="raise the limit with --max-layers (or NETDSL_MAX_LAYERS) if this is intended",
+            )
+
+
 def _build(b: _Builder, program: A.Program, overrides, input_shape, limits, P, sources) -> Net:
     header = next((s for s in program.stmts if isinstance(s, A.Network)), None)
     ext = next((s for s in program.stmts if isinstance(s, A.Extends)), None)
@@ -1104,6 +1189,9 @@ def _build(b: _Builder, program: A.Program, overrides, input_shape, limits, P, s
             b.replacements[s.name] = (s, env)
 
     x = x0
+    if base_env is not None:
+        _refuse_oversized(b, base_stmts, base_env)
+    _refuse_oversized(b, [st for st in program.stmts if isinstance(st, (A.Statement, A.Assign))], env)
     if base_env is not None:
         for st in base_stmts:
             x = b.stmt(st, x, base_env, root)
