@@ -1180,6 +1180,10 @@ def _build(b: _Builder, program: A.Program, overrides, input_shape, limits, P, s
                     found=f"`{s.scheme}`",
                     hint=_closest(s.scheme, INIT_SCHEMES),
                 )
+            if s.args:
+                raise NetdslNameError(f"`init {s.scheme}` takes no arguments", span=s.args[0].span,
+                                      expected=f"init {s.scheme}", hint="the schemes follow the reference "
+                                      "implementations: torch, kaiming (ResNet), vgg, googlenet")
             b.init = s.scheme
         elif isinstance(s, A.Freeze):
             for n in s.names:
