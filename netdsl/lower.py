@@ -1,0 +1,1967 @@
+"""Lowering: the checked IR -> a torch-free code model; and `build_module`, its PyTorch instance.
+
+The code model (`CodeModel`) is what `codegen` renders to a standalone Python module: one class
+per `define` (parameterised by the define's parameters and its input channels), classes for
+other non-sequential blocks, a class for the network, stages as `nn.Sequential` with repeats as
+list comprehensions, and straight-line `forward` methods.
+
+Layer arguments are symbolic: the AST expression of each written argument (`arg_src`) becomes a
+`Sym` over the constructor parameters, and each layer's input channels follow symbolically from
+the ops' `channels` rules. Every symbolic value is checked against the concrete IR value of the
+instance being lowered (falling back to the literal on any mismatch), and instances of one
+define share a class only when their generated class text is identical; so the generated code
+is, for every instance it serves, exactly the checked network.
+
+`build_module(report)` renders the same model to source, executes it as a fresh module
+registered in `sys.modules`, and instantiates the network class: what `netdsl.load` returns is
+an instance of the class that `netdsl compile` writes. This module imports torch lazily.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import itertools
+import keyword
+import linecache
+import math
+import re
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ast as A
+from . import ops
+from .errors import Span
+from .ir import Net, Scope
+
+# ------------------------------------------------------------------------ symbolic values
+
+_KEYS = itertools.count(1)
+
+
+class SymbolicError(Exception):
+    """An expression that cannot be written symbolically (the literal is used instead)."""
+
+
+class Sym:
+    """A small expression over constructor parameters; folds constants as it is built."""
+
+    prec = 9
+
+    def __add__(self, o):
+        return _bin("+", self, o)
+
+    def __radd__(self, o):
+        return _bin("+", o, self)
+
+    def __sub__(self, o):
+        return _bin("-", self, o)
+
+    def __rsub__(self, o):
+        return _bin("-", o, self)
+
+    def __mul__(self, o):
+        return _bin("*", self, o)
+
+    def __rmul__(self, o):
+        return _bin("*", o, self)
+
+    def __floordiv__(self, o):
+        return _bin("//", self, o)
+
+    def __rfloordiv__(self, o):
+        return _bin("//", o, self)
+
+    def __truediv__(self, o):
+        return _bin("/", self, o)
+
+    def __rtruediv__(self, o):
+        return _bin("/", o, self)
+
+    def __mod__(self, o):
+        return _bin("%", self, o)
+
+    def __neg__(self):
+        return _bin("*", Const(-1), self) if not isinstance(self, Const) else Const(-self.value)
+
+    def __bool__(self):  # a rule that branches on a symbol cannot be followed symbolically
+        raise SymbolicError("truth value of a symbol")
+
+    def vars(self):
+        return iter(())
+
+
+@dataclass(frozen=True, eq=True)
+class Const(Sym):
+    value: Any
+    prec = 9
+
+    def render(self) -> str:
+        return literal(self.value)
+
+    def eval(self, env: dict):
+        return self.value
+
+    def __bool__(self):
+        raise SymbolicError("truth value of a symbol")
+
+
+@dataclass(frozen=True, eq=True)
+class Var(Sym):
+    name: str
+    key: int = field(default_factory=lambda: next(_KEYS))
+    prec = 9
+
+    def render(self) -> str:
+        return self.name
+
+    def eval(self, env: dict):
+        try:
+            return env[self.key]
+        except KeyError:
+            raise SymbolicError(f"unbound {self.name}") from None
+
+    def vars(self):
+        yield self
+
+    def __bool__(self):
+        raise SymbolicError("truth value of a symbol")
+
+
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2, "!=": 0.5, "or": 0.2}
+_APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
+          "//": lambda a, b: a // b, "%": lambda a, b: a % b, "!=": lambda a, b: a != b}
+
+
+@dataclass(frozen=True, eq=True)
+class Bin(Sym):
+    op: str
+    left: Sym
+    right: Sym
+
+    @property
+    def prec(self):  # noqa: D401 - a property standing in for the class attribute
+        return _PREC[self.op]
+
+    def render(self) -> str:
+        p = self.prec
+        lt = self.left.render()
+        rt = self.right.render()
+        if self.left.prec < p or (isinstance(self.left, Const) and _negative(self.left.value) and p > 1):
+            lt = f"({lt})"
+        if self.right.prec <= p or (isinstance(self.right, Const) and _negative(self.right.value)):
+            rt = f"({rt})"
+        return f"{lt} {self.op} {rt}"
+
+    def eval(self, env: dict):
+        try:
+            return _APPLY[self.op](self.left.eval(env), self.right.eval(env))
+        except (ArithmeticError, TypeError, ValueError) as e:
+            raise SymbolicError(str(e)) from None
+
+    def vars(self):
+        yield from self.left.vars()
+        yield from self.right.vars()
+
+    def __bool__(self):
+        raise SymbolicError("truth value of a symbol")
+
+
+@dataclass(frozen=True, eq=True)
+class AnyOf(Sym):
+    """`a or b or ...` over conditions."""
+
+    items: tuple
+    prec = 0.2
+
+    def render(self) -> str:
+        return " or ".join(f"({i.render()})" if i.prec <= self.prec else i.render() for i in self.items)
+
+    def eval(self, env: dict):
+        return any(i.eval(env) for i in self.items)
+
+    def vars(self):
+        for i in self.items:
+            yield from i.vars()
+
+    def __bool__(self):
+        raise SymbolicError("truth value of a symbol")
+
+
+def _negative(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and (v < 0 or math.copysign(1, v) < 0)
+
+
+def as_sym(v) -> Sym:
+    if isinstance(v, Sym):
+        return v
+    if isinstance(v, (bool, int, float, str)) or v is None:
+        return Const(v)
+    raise SymbolicError(f"not a value: {v!r}")
+
+
+def _bin(op: str, a, b) -> Sym:
+    a, b = as_sym(a), as_sym(b)
+    if isinstance(a, Const) and isinstance(b, Const):
+        try:
+            return Const(_APPLY[op](a.value, b.value))
+        except (ArithmeticError, TypeError, ValueError) as e:
+            raise SymbolicError(str(e)) from None
+    if op == "+" and _is(b, 0):
+        return a
+    if op == "+" and _is(a, 0):
+        return b
+    if op == "-" and _is(b, 0):
+        return a
+    if op == "*" and _is(b, 1):
+        return a
+    if op == "*" and _is(a, 1):
+        return b
+    if op == "//" and _is(b, 1):
+        return a
+    if op in ("+", "-"):
+        return _sum(a, op, b)
+    return Bin(op, a, b)
+
+
+def _terms(s: Sym, k: int = 1):
+    """A sum as (coefficient, term) pairs (term None for the constant); None if not integer-linear."""
+    if isinstance(s, Const):
+        return [(k * s.value, None)] if type(s.value) is int else None
+    if isinstance(s, Bin) and s.op in ("+", "-"):
+        a = _terms(s.left, k)
+        b = _terms(s.right, k if s.op == "+" else -k)
+        return None if a is None or b is None else a + b
+    if isinstance(s, Bin) and s.op == "*" and isinstance(s.left, Const) and type(s.left.value) is int:
+        return _terms(s.right, k * s.left.value)
+    return [(k, s)]
+
+
+def _sum(a: Sym, op: str, b: Sym) -> Sym:
+    """a + b or a - b with like terms collected: c // 2 + c // 2 -> 2 * (c // 2)."""
+    terms = _terms(Bin(op, a, b))
+    if terms is None:
+        return Bin(op, a, b)
+    coef: dict = {}
+    order: list = []
+    const = 0
+    for c, t in terms:
+        if t is None:
+            const += c
+            continue
+        key = next((o for o in order if o == t), None)
+        if key is None:
+            order.append(t)
+            coef[len(order) - 1] = c
+        else:
+            coef[order.index(key)] += c
+    out: Sym | None = None
+    for i, t in enumerate(order):
+        c = coef[i]
+        if c == 0:
+            continue
+        term = t if abs(c) == 1 else Bin("*", Const(abs(c)), t)
+        if out is None:
+            out = term if c > 0 else (Bin("*", Const(c), t) if abs(c) != 1 else Bin("*", Const(-1), t))
+        else:
+            out = Bin("+" if c > 0 else "-", out, term)
+    if out is None:
+        return Const(const)
+    if const:
+        out = Bin("+" if const > 0 else "-", out, Const(abs(const)))
+    return out
+
+
+def _is(s: Sym, v) -> bool:
+    return isinstance(s, Const) and type(s.value) is int and s.value == v
+
+
+def ne(a: Sym, b: Sym) -> Sym:
+    a, b = as_sym(a), as_sym(b)
+    if a == b:
+        return Const(False)
+    if isinstance(a, Const) and isinstance(b, Const):
+        return Const(a.value != b.value)
+    return Bin("!=", a, b)
+
+
+def any_of(*items: Sym) -> Sym:
+    out = []
+    for i in items:
+        if isinstance(i, Const):
+            if i.value:
+                return Const(True)
+            continue
+        out.append(i)
+    if not out:
+        return Const(False)
+    return out[0] if len(out) == 1 else AnyOf(tuple(out))
+
+
+def literal(v) -> str:
+    """Python source for a plain value (numbers, booleans, strings, tuples): never pasted text."""
+    if isinstance(v, Sym):
+        return v.render()
+    if v is None or isinstance(v, bool):
+        return repr(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return 'float("nan")'
+        if math.isinf(v):
+            return 'float("inf")' if v > 0 else '-float("inf")'
+        return repr(v)
+    if isinstance(v, str):
+        return _quote(v)
+    if isinstance(v, (tuple, list)):
+        inner = ", ".join(literal(x) for x in v)
+        if isinstance(v, list):
+            return f"[{inner}]"
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    raise TypeError(f"no literal for {type(v).__name__}")
+
+
+def _quote(s: str) -> str:
+    """repr() with double quotes where possible (ruff format's preference)."""
+    r = repr(s)
+    if r.startswith("'") and '"' not in s:
+        r = '"' + r[1:-1].replace("\\'", "'") + '"'
+    return r
+
+
+def same_value(a, b, lenient: bool = False) -> bool:
+    """Equality that also compares types (2 is not 2.0, True is not 1) unless lenient (float args)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b and (lenient or type(a) is type(b))
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same_value(x, y, lenient) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+# ------------------------------------------------------------------------ the code model
+
+# Expressions (codegen lays them out; `flat` is their one-line form).
+
+
+@dataclass(frozen=True)
+class Raw:
+    text: str
+
+
+@dataclass(frozen=True)
+class Kw:
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple = ()
+
+
+@dataclass(frozen=True)
+class Star:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Comp:
+    """`[elt for var in range(count)]`."""
+
+    elt: Any
+    var: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ListOf:
+    items: tuple
+
+
+def flat(c) -> str:
+    if isinstance(c, Raw):
+        return c.text
+    if isinstance(c, Kw):
+        return f"{c.name}={flat(c.value)}"
+    if isinstance(c, Call):
+        return f"{c.func}({', '.join(flat(a) for a in c.args)})"
+    if isinstance(c, Star):
+        return "*" + flat(c.value)
+    if isinstance(c, Comp):
+        return f"[{flat(c.elt)} for {c.var} in range({c.count})]"
+    if isinstance(c, ListOf):
+        return f"[{', '.join(flat(a) for a in c.items)}]"
+    raise TypeError(type(c).__name__)
+
+
+# Statements.
+
+
+@dataclass
+class Assign:
+    target: str
+    value: Any
+    comment: str | None = None
+
+
+@dataclass
+class If:
+    cond: str
+    body: list
+    orelse: list = field(default_factory=list)
+
+
+@dataclass
+class Return:
+    value: Any
+
+
+@dataclass
+class Expr:
+    value: Any
+
+
+@dataclass
+class Param:
+    name: str
+    annotation: str | None = None
+    default: str | None = None
+
+
+@dataclass
+class ClassModel:
+    name: str
+    doc: str
+    params: list[Param]
+    init: list
+    forward_args: list[str]
+    forward: list
+    returns: str = "Tensor"
+    base: str = "nn.Module"
+    init_weights: list | None = None
+    kind: str = "define"  # define | block | network
+
+
+@dataclass
+class CodeModel:
+    name: str  # network name (the factory function)
+    file: str  # the .net file, as safe text
+    header: list[str]  # docstring lines of the generated module
+    classes: list[ClassModel]
+    network: ClassModel
+    helpers: list[str]  # helper snippets used: drop_path, join
+    outputs: tuple[str, list[str]] | None  # (namedtuple class, fields) when the network has aux outputs
+    uses_torch: bool  # `import torch` is needed
+
+
+def stmt_key(s) -> str:
+    if isinstance(s, Assign):
+        return f"{s.target}={flat(s.value)}"
+    if isinstance(s, If):
+        return f"if {s.cond}:[{';'.join(map(stmt_key, s.body))}]else:[{';'.join(map(stmt_key, s.orelse))}]"
+    if isinstance(s, Return):
+        return f"return {flat(s.value)}"
+    if isinstance(s, Expr):
+        return flat(s.value)
+    raise TypeError(type(s).__name__)
+
+
+# ------------------------------------------------------------------------ names
+
+RESERVED_PY = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {
+    "self", "torch", "nn", "F", "Tensor", "namedtuple", "Any", "super", "__class__"}
+HELPER_MODULES = {"DropPath": "drop_path", "Join": "join"}  # modules of ours, emitted with the code
+HELPER_ORDER = ("drop_path", "mean_drop", "join")  # templates/helpers/*.py.j2
+
+# CamelCase of well-known family names (cosmetic: resnet50 -> ResNet50).
+_FAMILIES = {"resnet": "ResNet", "resnext": "ResNeXt", "vgg": "VGG", "googlenet": "GoogLeNet", "lenet": "LeNet",
+             "alexnet": "AlexNet", "densenet": "DenseNet", "mobilenet": "MobileNet", "nasnet": "NASNet",
+             "fractalnet": "FractalNet", "zfnet": "ZFNet", "nin": "NiN", "wrn": "WRN", "se": "SE",
+             "shufflenet": "ShuffleNet", "squeezenet": "SqueezeNet", "efficientnet": "EfficientNet",
+             "inception": "Inception", "convnext": "ConvNeXt", "regnet": "RegNet", "mnasnet": "MNASNet"}
+
+
+def camel(name: str) -> str:
+    out = ""
+    for part in name.split("_"):
+        if not part:
+            continue
+        m = re.match(r"[A-Za-z]+", part)
+        word = m.group(0) if m else ""
+        styled = _FAMILIES.get(word.lower(), word[:1].upper() + word[1:]) if word else ""
+        piece = styled + part[len(word):]
+        if out and out[-1].isdigit() and piece[:1].isdigit():
+            out += "_"
+        out += piece
+    if not out or not out.isidentifier():
+        out = "Net" + re.sub(r"\W", "_", out)
+    return out
+
+
+class Names:
+    """Unique Python identifiers that never shadow keywords, builtins or the module's own names."""
+
+    def __init__(self, reserved=RESERVED_PY, taken=()):
+        self.reserved = set(reserved)
+        self.taken = set(taken)
+
+    def ok(self, name: str) -> bool:
+        return name.isidentifier() and name not in self.reserved and name not in self.taken
+
+    def take(self, stem: str, sep: str = "") -> str:
+        stem = stem if stem.isidentifier() else (re.sub(r"\W", "_", stem) or "v")
+        if stem[0].isdigit():
+            stem = "v" + stem
+        if self.ok(stem):
+            self.taken.add(stem)
+            return stem
+        if sep == "" and stem[-1].isdigit():
+            sep = "_"
+        for k in itertools.count(2 if sep == "" and stem[0].isupper() else 1):
+            cand = f"{stem}{sep}{k}"
+            if self.ok(cand):
+                self.taken.add(cand)
+                return cand
+        raise AssertionError("unreachable")
+
+
+def safe_text(s: str) -> str:
+    """Text from the input shown in docstrings and comments: plain characters only."""
+    return re.sub(r"[^A-Za-z0-9_.+\-/ ]", "?", s)
+
+
+def _file_text(file: str) -> str:
+    base = file.replace("\\", "/").rsplit("/", 1)[-1]
+    return safe_text(base)[:60] or "?"
+
+
+def display_file(net: Net) -> str:
+    return _file_text(net.file)
+
+
+# ------------------------------------------------------------------------ the AST, for call arguments
+
+
+def _walk(obj, define=None):
+    """Every AST node, with the define it is written in."""
+    if isinstance(obj, A.Define):
+        define = obj
+    yield obj, define
+    if isinstance(obj, tuple):
+        for x in obj:
+            yield from _walk(x, define)
+        return
+    fields_ = getattr(obj, "__dataclass_fields__", None)
+    if fields_ is None:
+        return
+    for f in fields_:
+        if f == "span" or f.endswith("_span"):
+            continue
+        v = getattr(obj, f)
+        if isinstance(v, (tuple, list)) or hasattr(v, "__dataclass_fields__"):
+            yield from _walk(tuple(v) if isinstance(v, list) else v, define)
+
+
+class _Sources:
+    """The parsed source files of a network: define calls by span, defines, name occurrences."""
+
+    def __init__(self, net: Net):
+        from . import errors, parse
+
+        files: list[str] = []
+        seen = set()
+
+        def add(sp):
+            if sp is not None and sp.file not in seen:
+                seen.add(sp.file)
+                files.append(sp.file)
+
+        add(net.root.span)
+        for s in net.root.scopes():
+            add(s.span)
+        for n in net.op_nodes():
+            add(net.node(n)["span"])
+        self.calls: dict[Span, object] = {}
+        self.defines: list[A.Define] = []
+        self.names: list[tuple[A.Name, A.Define | None]] = []
+        self.complete = True
+        self.has_extends = False
+        self.base_params: set[str] = set()
+        for f in files:
+            text = errors._SOURCES.get(f)
+            if text is None:
+                self.complete = False
+                continue
+            try:
+                prog = parse.parse(text, f)
+            except Exception:  # noqa: BLE001 - a source that no longer parses: no symbolic calls
+                self.complete = False
+                continue
+            for node, define in _walk(prog.stmts):
+                if isinstance(node, (A.Call, A.Layer)):
+                    self.calls.setdefault(node.span, node)
+                elif isinstance(node, A.Define):
+                    self.defines.append(node)
+                elif isinstance(node, A.Name):
+                    self.names.append((node, define))
+                elif isinstance(node, A.Extends):
+                    self.has_extends = True
+                elif isinstance(node, A.Network) and f != net.file:
+                    self.base_params.update(p.name for p in node.params)
+
+    def check_current(self, net: Net) -> None:
+        """The parsed text must be the text the network was built from: every name written in a
+        layer argument is found where the IR says it was written (else: no symbolic calls)."""
+        at = {n.span: n.id for n, _ in self.names}
+        for nid in net.op_nodes():
+            for src in (net.node(nid).get("arg_src") or {}).values():
+                for node, _ in _walk(src):
+                    if isinstance(node, A.Name) and at.get(node.span) != node.id:
+                        self.complete = False
+                        self.calls.clear()
+                        self.defines.clear()
+                        return
+
+    def define_of(self, scope: Scope, net: Net) -> A.Define | None:
+        cands = [d for d in self.defines if d.name == scope.define]
+        if len(cands) <= 1:
+            return cands[0] if cands else None
+        for nid in scope.nodes():
+            sp = net.node(nid)["span"]
+            for d in cands:
+                if d.span.file == sp.file and d.span.line <= sp.line <= d.span.end_line:
+                    return d
+        return None
+
+
+# ------------------------------------------------------------------------ lowering
+
+# Arguments whose value changes no shape but the channels the channel rules track: a network
+# parameter used only in these positions becomes a constructor argument of the network class.
+SAFE_ARGS = {("linear", "out"), ("dropout", "p"), ("dropout2d", "p"), ("droppath", "p"), ("bn", "eps"),
+             ("bn", "momentum"), ("lrn", "alpha"), ("lrn", "beta"), ("lrn", "k"), ("leaky_relu", "slope"),
+             ("elu", "alpha")}
+# Producers whose output autograd does not keep: an in-place activation may overwrite it.
+INPLACE_OK = {"conv", "dw", "linear", "bn", "add", "concat", "mean", "join", "maxpool", "avgpool",
+              "adaptive_avgpool", "adaptive_maxpool", "gap", "gmp", "shortcut", "pad"}
+_PROBE_INTS = [9_000_011 + 2 * k for k in range(64)]
+_PROBE_FLOATS = [0.123456789 + k * 1e-9 for k in range(64)]
+
+
+def _numel(shape) -> int:
+    return math.prod(shape)
+
+
+@dataclass
+class _Op:
+    """One forward step before variables are allocated."""
+
+    out: int
+    ins: list[int]
+    make: Any  # callable(list of input variable names) -> code
+    stem: str
+    line: Span | None = None
+    aux: bool = False
+    alias: bool = False
+    named: bool = False  # a sub-module: its variable is named after it when its output is shared
+    extra: list = field(default_factory=list)  # train-only outputs the sub-module returns too
+
+
+@dataclass
+class _Ctx:
+    """The state of one class (or nn.Sequential) being lowered."""
+
+    expr: dict  # DSL name -> Sym
+    val: dict  # Var key -> concrete value
+    chan: dict = field(default_factory=dict)  # node id -> channel Sym
+    stride: dict = field(default_factory=dict)  # node id -> spatial stride Sym (own nodes)
+    external: set = field(default_factory=set)  # node ids of the inputs of this class
+    init: list = field(default_factory=list)
+    fields: dict = field(default_factory=dict)  # attribute -> constructor text
+    ops: list = field(default_factory=list)
+    used: dict = field(default_factory=dict)  # Var key -> Var, in order of use
+    taken: set = field(default_factory=set)  # member names of the namespace
+    shared: dict = field(default_factory=dict)  # attribute -> the member nodes using it
+    own_nodes: list = field(default_factory=list)  # every node of the scope the class is built for
+
+    def code(self, v) -> Raw:
+        for var in as_sym(v).vars() if isinstance(v, Sym) else ():
+            self.used.setdefault(var.key, var)
+        return Raw(literal(v))
+
+
+@dataclass
+class _Built:
+    model: ClassModel
+    out_sym: Sym
+    key: str
+
+
+class Lowerer:
+    def __init__(self, report, expose: set[str] | None = None):
+        self.report = report
+        self.net: Net = report.net
+        self.g = self.net.graph
+        self.src = _Sources(self.net)
+        self.src.check_current(self.net)
+        self.file = display_file(self.net)
+        self.groups: dict[str, _Built] = {}  # class key -> built class (named)
+        self.order: list[ClassModel] = []
+        self.helpers: set[str] = set()
+        self.uses_torch = False
+        self.records: dict[Span, list] = {}  # Name span -> ["safe"/"unsafe"/("call", define, param)]
+        self.global_names = Names()
+        self.define_types = self._define_types()
+        self.consumers = {n: list(self.g.successors(n)) for n in self.g.nodes}
+        aux_nodes = set(self.net.aux_outputs.values())
+        self.aux_nodes = aux_nodes
+        self._inputs: dict[int, tuple[list[int], list[str]]] = {}
+        cands = {k for k, v in self.net.params.items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool) and k.isidentifier()
+                 and k not in RESERVED_PY and not k.startswith("_")}
+        if not self.src.complete:
+            cands = set()
+        elif self.src.has_extends:  # a parameter of the base network too: its value is the base's
+            cands -= self.src.base_params
+        self.expose = cands if expose is None else (expose & cands)
+        # class names: the network first, then one per define (in order of first use)
+        self.net_class = self.global_names.take(camel(self.net.name))
+        self.factory = self._factory_name()
+        self.define_class: dict[str, str] = {}
+        self.class_count: dict[str, int] = {}
+        for s in self.net.root.scopes():
+            if s.kind == "define" and s.define not in self.define_class:
+                self.define_class[s.define] = self.global_names.take(camel(s.define))
+        self.outputs_name = self.global_names.take(self.net_class + "Outputs") if self.net.aux_outputs else None
+
+    # ---- helpers
+    def _factory_name(self) -> str:
+        stem = self.net.name if self.net.name.isidentifier() else "net"
+        n = Names(RESERVED_PY | set(self.global_names.taken))
+        name = n.take(stem if n.ok(stem) else stem + "_net", sep="_")
+        self.global_names.taken.add(name)
+        return name
+
+    def _define_types(self) -> dict[tuple[str, str], str | None]:
+        kinds: dict[tuple[str, str], set] = {}
+        for s in self.net.root.scopes():
+            if s.kind == "define":
+                for k, v in s.define_args.items():
+                    kinds.setdefault((s.define, k), set()).add(type(v))
+        out = {}
+        for key, ts in kinds.items():
+            if ts == {int}:
+                out[key] = "int"
+            elif ts <= {int, float}:
+                out[key] = "float"
+            elif ts == {bool}:
+                out[key] = "bool"
+            elif ts == {str}:
+                out[key] = "str"
+            else:
+                out[key] = None
+        return out
+
+    def node(self, nid: int) -> dict:
+        return self.g.nodes[nid]
+
+    def _record(self, names: list[A.Name], status) -> None:
+        for n in names:
+            self.records.setdefault(n.span, []).append(status)
+
+    # ---- expressions
+    def to_sym(self, e, ctx: _Ctx, names: list) -> Sym:
+        if isinstance(e, A.Num):
+            return Const(e.value)
+        if isinstance(e, A.Str):
+            return Const(e.value)
+        if isinstance(e, A.Name):
+            if e.id in ctx.expr:
+                s = ctx.expr[e.id]
+                if isinstance(s, Var):
+                    names.append(e)
+                return s
+            if e.id in ("true", "false"):
+                return Const(e.id == "true")
+            if e.id in self.net.params:
+                return Const(self.net.params[e.id])
+            raise SymbolicError(f"unknown name {e.id}")
+        if isinstance(e, A.Neg):
+            return -self.to_sym(e.operand, ctx, names)
+        if isinstance(e, A.BinOp):
+            left = self.to_sym(e.left, ctx, names)
+            right = self.to_sym(e.right, ctx, names)
+            op = e.op
+            if op == "/":  # the language's `/` is exact division of whole numbers, else a fraction
+                lv, rv = left.eval(ctx.val), right.eval(ctx.val)
+                exact = (isinstance(lv, int) and isinstance(rv, int) and not isinstance(lv, bool)
+                         and not isinstance(rv, bool) and rv != 0 and lv % rv == 0)
+                op = "//" if exact else "/"
+            return _bin(op, left, right)
+        raise SymbolicError("not an arithmetic expression")
+
+    def check(self, sym: Sym, ctx: _Ctx, concrete, lenient: bool = False) -> bool:
+        try:
+            return same_value(sym.eval(ctx.val), concrete, lenient)
+        except SymbolicError:
+            return False
+
+    def verified(self, sym, ctx: _Ctx, concrete) -> Sym:
+        """The symbol when it evaluates to the concrete value here, else the literal."""
+        if isinstance(sym, Sym) and self.check(sym, ctx, concrete):
+            return sym
+        return Const(concrete)
+
+    # ---- the whole network
+    def run(self) -> CodeModel:
+        net = self.net
+        root = net.root
+        ctx = _Ctx(expr={}, val={})
+        params = []
+        for k, v in net.params.items():
+            if k in self.expose:
+                var = Var(k)
+                ctx.expr[k] = var
+                ctx.val[var.key] = v
+                params.append(Param(k, type(v).__name__, literal(v)))
+        in_ch = net.input_shape[0]
+        ctx.chan[net.input_node] = Const(in_ch)
+        ctx.external = {net.input_node}
+        built = self.build_class(root, ctx, [(net.input_node, "x")], kind="network")
+        model = built.model
+        model.name = self.net_class
+        model.params = params
+        model.doc = f"{safe_text(net.name)} as described in {self.file}."
+        model.init_weights = self._init_weights(model)
+        if model.init_weights:
+            model.init.append(Expr(Raw("self._init_weights()")))
+        model.init.extend(self._freeze())
+        r = self.report
+        header = self._header(r)
+        outputs = (self.outputs_name, ["main", *net.aux_outputs]) if self.outputs_name else None
+        return CodeModel(name=self.factory, file=self.file, header=header, classes=list(self.order),
+                         network=model, helpers=[h for h in HELPER_ORDER if h in self.helpers], outputs=outputs,
+                         uses_torch=self.uses_torch or bool(self.helpers & {"mean_drop", "join"}))
+
+    def _header(self, r) -> list[str]:
+        net = self.net
+        t = r.total
+        out = net.node(net.output_node)["shape"]
+        lines = [f"{self.net_class}: PyTorch source generated by netdsl from {self.file}.", ""]
+        frozen = t.params - t.trainable
+        lines.append(f"Input {ops.fmt_shape(net.input_shape)}, output {ops.fmt_shape(out)}; "
+                     f"{t.params:,} parameters" + (f" ({frozen:,} frozen)" if frozen else "")
+                     + f", {t.macs:,} multiply-adds.")
+        for name, at in r.aux.items():
+            lines.append(f"Train-only output {safe_text(name)}: {at.params:,} parameters, {at.macs:,} multiply-adds.")
+        if net.params:
+            line = "Network parameters:"
+            for i, (k, v) in enumerate(net.params.items()):
+                item = f" {safe_text(k)[:40]}={safe_text(literal(v))[:40]}" + ("," if i < len(net.params) - 1 else ".")
+                if len(line) + len(item) > 100:
+                    lines.append(line)
+                    line = "   "
+                line += item
+            lines.append(line)
+        return lines
+
+    # ---- one class
+    def build_class(self, scope: Scope, ctx: _Ctx, inputs: list[tuple[int, str]], kind: str) -> _Built:
+        members = [self.resolve(m) for m in scope.members]
+        ctx.own_nodes = list(scope.nodes())
+        ctx.taken = {self._member_name(m) for m in members} - {None}
+        for m in members:
+            if not isinstance(m, Scope) and self.node(m).get("name"):
+                ctx.shared.setdefault(self.node(m)["name"], []).append(m)
+        for m in members:
+            self.member(ctx, m)
+        out = self.resolve_tensor(scope)
+        forward = self.forward(ctx, inputs, out, kind)
+        model = ClassModel(name="?", doc="", params=[], init=ctx.init, forward_args=[v for _, v in inputs],
+                           forward=forward, kind=kind)
+        if kind == "network" and self.outputs_name:
+            model.returns = f"Tensor | {self.outputs_name}"
+        elif kind != "network" and self.aux_inside(scope):
+            model.returns = "tuple[" + ", ".join(["Tensor"] * (1 + len(self.aux_inside(scope)))) + "]"
+        key = "\n".join([*map(stmt_key, model.init), "--", ",".join(model.forward_args),
+                         *map(stmt_key, model.forward)])
+        return _Built(model, ctx.chan.get(out, Const(self.node(out)["shape"][0])), key)
+
+    def resolve(self, m):
+        """A member as generated: a named stage holding a single layer or module is that layer or module."""
+        from .ir import _flatten_members
+
+        seen = 0
+        while isinstance(m, Scope) and not m.module and seen < 1000:
+            inner = _flatten_members(self.net, m)
+            if len(inner) != 1:
+                break
+            m = inner[0]
+            seen += 1
+        return m
+
+    def resolve_tensor(self, scope: Scope) -> int:
+        out = scope.output
+        if out is None:
+            nodes = list(scope.nodes())
+            out = nodes[-1] if nodes else scope.input
+        return out
+
+    def _member_name(self, m):
+        if isinstance(m, Scope):
+            return m.name
+        return self.node(m).get("name")
+
+    def ext_inputs(self, scope: Scope) -> list[int]:
+        """The tensors a scope reads from outside, in order of first use."""
+        nodes = list(scope.nodes())
+        inside = set(nodes)
+        ext: list[int] = []
+        for n in nodes:
+            for i in self.node(n)["inputs"]:
+                if i not in inside and i not in ext:
+                    ext.append(i)
+        return ext
+
+    def inputs_of(self, scope: Scope) -> tuple[list[int], list[str]]:
+        """The forward inputs of a scope's class and their names: for a define, its chain input `x`
+        first, then its tensor parameters in the define's order; else in order of first use."""
+        got = self._inputs.get(id(scope))
+        if got is not None:
+            return got
+        ext = self.ext_inputs(scope)
+        names_of = self._tensor_params(scope, ext)
+        if names_of:
+            order = {p: i for i, p in enumerate(self._tensor_order(scope))}
+            main = [n for n in ext if n == scope.input and n not in names_of]
+            params = sorted((n for n in ext if n in names_of), key=lambda n: order.get(names_of[n], 0))
+            rest = [n for n in ext if n not in main and n not in params]
+            ext = main + params + rest
+        elif scope.kind == "define" and scope.input in ext:
+            ext.remove(scope.input)
+            ext.insert(0, scope.input)
+        taken = Names()
+        names = []
+        for i, n in enumerate(ext):
+            stem = names_of.get(n) or ("x" if i == 0 else f"x{i}")
+            names.append(taken.take(stem))
+        self._inputs[id(scope)] = (ext, names)
+        return ext, names
+
+    def _tensor_order(self, scope: Scope) -> list[str]:
+        d = self.src.define_of(scope, self.net)
+        return [p.name for p in d.params if p.name not in scope.define_args] if d else []
+
+    # ---- members
+    def member(self, ctx: _Ctx, m) -> None:
+        if not isinstance(m, Scope):
+            self.layer(ctx, m)
+            return
+        nodes = list(m.nodes())
+        if not nodes:  # nothing of its own (an `id` body): the output is the input
+            return
+        if m.kind != "define" and not m.sequential and self._trivial(m):
+            for mm in m.members:  # only functional layers (add, concat): no module of its own
+                self.member(ctx, self.resolve(mm))
+            return
+        if m.kind == "define":
+            code, out_sym = self.instance(ctx, m)
+        elif m.sequential:
+            code, out_sym = self.sequential(ctx, m)
+        else:
+            code, out_sym = self.anon(ctx, m)
+        name = m.name
+        ctx.init.append(Assign(f"self.{name}", code))
+        ctx.fields[name] = flat(code)
+        out = self.resolve_tensor(m)
+        ctx.chan[out] = out_sym
+        ins = self.inputs_of(m)[0]
+        aux = m.aux or any(s.aux for s in self._scope_chain(m))
+        ctx.ops.append(_Op(out, ins, lambda vs, name=name: Call(f"self.{name}", tuple(Raw(v) for v in vs)),
+                           stem=name, line=m.span, aux=aux, named=True, extra=self.aux_inside(m)))
+
+    def aux_inside(self, scope: Scope) -> list[int]:
+        """Train-only outputs (`aux`) produced inside a scope: its class returns them too."""
+        nodes = set(scope.nodes())
+        return [n for n in self.net.aux_outputs.values() if n in nodes and n != self.resolve_tensor(scope)]
+
+    def _trivial(self, scope: Scope) -> bool:
+        for mm in scope.members:
+            mm = self.resolve(mm)
+            if isinstance(mm, Scope) or self.node(mm).get("name") or self.node(mm)["op"] == "shortcut":
+                return False
+        return bool(scope.members)
+
+    def _scope_chain(self, m: Scope):
+        s = m.parent
+        while s is not None and s.kind == "named" and not s.module:
+            yield s
+            s = s.parent
+
+    def _arg_syms(self, ctx: _Ctx, nid: int) -> tuple[dict, dict]:
+        """Symbolic values of the written arguments that depend on parameters (checked here)."""
+        node = self.node(nid)
+        spec = ops.REGISTRY[node["op"]]
+        syms: dict[str, Sym] = {}
+        names: dict[str, list] = {}
+        for name, src in (node.get("arg_src") or {}).items():
+            if name not in node["args"]:
+                continue
+            used: list = []
+            try:
+                s = self.to_sym(src, ctx, used)
+            except SymbolicError:
+                self._record(used, "unsafe")
+                continue
+            if isinstance(s, Const):
+                continue
+            a = spec.arg_index.get(name)
+            lenient = a is not None and a.type in ("float", "prob")
+            if self.check(s, ctx, node["args"][name], lenient):
+                syms[name] = s
+                names[name] = used
+            else:
+                self._record(used, "unsafe")
+        return syms, names
+
+    def channels(self, ctx: _Ctx, nid: int, arg_syms: dict) -> Sym:
+        node = self.node(nid)
+        spec = ops.REGISTRY[node["op"]]
+        ins = node["inputs"]
+        in_syms = [ctx.chan.get(i) for i in ins]
+        concrete = node["shape"][0]
+        if any(s is None for s in in_syms):
+            return Const(concrete)
+        try:
+            if node["op"] == "flatten":
+                shape = node["in_shapes"][0]
+                sym = in_syms[0] * _numel(shape[1:]) if len(shape) > 1 else in_syms[0]
+            else:
+                args = dict(node["args"])
+                args.update(arg_syms)
+                try:
+                    sym = spec.channels(args, in_syms)
+                except Exception:  # noqa: BLE001 - a rule that needs concrete values
+                    sym = spec.channels(dict(node["args"]), in_syms)
+            sym = as_sym(sym)
+        except Exception:  # noqa: BLE001 - any rule that cannot run on symbols: the literal
+            return Const(concrete)
+        return self.verified(sym, ctx, concrete)
+
+    def _inplace_ok(self, ctx: _Ctx, nid: int) -> bool:
+        node = self.node(nid)
+        src = node["inputs"][0]
+        if src in ctx.external or src == self.net.input_node:
+            return False
+        if len(self.consumers.get(src, ())) != 1 or src in self.aux_nodes:
+            return False
+        return self.node(src)["op"] in INPLACE_OK
+
+    def ctor(self, ctx: _Ctx, nid: int, cin: Sym, cout: Sym, arg_syms: dict, arg_names: dict,
+             inplace: bool = True) -> Call:
+        node = self.node(nid)
+        op = node["op"]
+        spec = ops.REGISTRY[op]
+        low = spec.lowering
+        args, ins, out = node["args"], node["in_shapes"], node["shape"]
+        if args.get("padding") == "same" and "kernel" in arg_syms:  # (dilation * (kernel - 1)) // 2
+            ph, pw = ops.resolve_padding("same", args["kernel"], args.get("dilation", 1))
+            d = arg_syms.get("dilation", args.get("dilation", 1))
+            if ph == pw and not isinstance(d, tuple):
+                pad = (d * (arg_syms["kernel"] - 1)) // 2
+                if self.check(pad, ctx, ph):
+                    args = dict(args, padding=ph)
+                    arg_syms = dict(arg_syms, padding=pad)
+        kv, placed = self._probe(low.ctor, args, ins, out, cin, cout, arg_syms)
+        for name, used in arg_names.items():
+            if name == "out" or name in placed:
+                safe = (op, name) in SAFE_ARGS and (name != "out" or _contains(cout, arg_syms.get("out")))
+                self._record(used, "safe" if safe else "unsafe")
+            else:
+                self._record(used, "unsafe")
+        module = low.module
+        if op == "bn" and len(ins[0]) == 1:
+            module = "BatchNorm1d"
+        if module in HELPER_MODULES:
+            self.helpers.add(HELPER_MODULES[module])
+            if module == "Join":
+                self.helpers.add("mean_drop")
+            func = module
+        else:
+            func = f"nn.{module}"
+        items = []
+        for k, v in kv:
+            if v == "__IN__":
+                v = cin
+            if k == "inplace" and v is True and not inplace:
+                continue
+            code = ctx.code(v)
+            items.append(code if k is None else Kw(k, code))
+        return Call(func, tuple(items))
+
+    def _probe(self, ctor, args, ins, out, cin, cout, arg_syms):
+        """Constructor arguments with the symbolic ones in place.
+
+        The op's ctor omits arguments at PyTorch's defaults; calling it with probe values (never a
+        default) shows where each symbolic argument goes. An argument whose probe changes anything
+        else (padding "same" computed from a symbolic kernel) stays literal."""
+        base = ctor(args, ins, out, cin=cin, cout=cout)
+        cands = {k: s for k, s in arg_syms.items()
+                 if isinstance(args.get(k), (int, float)) and not isinstance(args.get(k), bool)}
+        if not cands:
+            return base, set()
+
+        def attempt(names):
+            pargs = dict(args)
+            probes = {}
+            for i, k in enumerate(names):
+                p = _PROBE_INTS[i] if isinstance(args[k], int) else _PROBE_FLOATS[i]
+                pargs[k] = p
+                probes[(type(p), p)] = k
+            try:
+                kv = ctor(pargs, ins, out, cin=cin, cout=cout)
+            except Exception:  # noqa: BLE001 - the ctor rejects the probe: no symbolic placement
+                return None
+            return _merge_probe(base, kv, probes, arg_syms)
+
+        names = sorted(cands)
+        got = attempt(names)
+        if got is None:
+            names = [k for k in names if attempt([k]) is not None]
+            got = attempt(names) if names else None
+        if got is None:
+            return base, set()
+        return got, set(names)
+
+    # ---- layers
+    def layer(self, ctx: _Ctx, nid: int) -> None:
+        node = self.node(nid)
+        op = node["op"]
+        spec = ops.REGISTRY[op]
+        ins = node["inputs"]
+        arg_syms, arg_names = self._arg_syms(ctx, nid)
+        cout = self.channels(ctx, nid, arg_syms)
+        cin = ctx.chan.get(ins[0], Const(node["in_shapes"][0][0])) if ins else Const(0)
+        ctx.stride[nid] = self._stride_of(ctx, nid, arg_syms)
+        line = node["span"]
+        if op == "shortcut":
+            self.shortcut(ctx, nid, cin, cout)
+        elif spec.lowering.module is not None and node.get("name"):
+            name = node["name"]
+            inplace = all(self._inplace_ok(ctx, n) for n in self._sharing(ctx, nid))
+            code = self.ctor(ctx, nid, cin, cout, arg_syms, arg_names, inplace)
+            if name not in ctx.fields:
+                ctx.init.append(Assign(f"self.{name}", code))
+                ctx.fields[name] = flat(code)
+            elif ctx.fields[name] != flat(code):
+                raise AssertionError(f"shared module {name} built two ways")
+            ctx.ops.append(_Op(nid, list(ins), lambda vs, name=name: Call(f"self.{name}", tuple(map(Raw, vs))),
+                               stem="out", line=line))
+        elif spec.lowering.inline is not None:
+            for used in arg_names.values():
+                self._record(used, "unsafe")
+            inline = spec.lowering.inline
+            if "torch." in inline:
+                self.uses_torch = True
+            args = node["args"]
+            if op == "mean" and node["args"].get("droppath"):
+                self.helpers.add("mean_drop")
+                p = literal(float(node["args"]["droppath"]))
+                ctx.ops.append(_Op(nid, list(ins), lambda vs, p=p: Raw(
+                    f"drop_path_mean([{', '.join(vs)}], {p}, self.training)"), stem="out", line=line))
+            elif inline == "{0}" and len(ins) >= 1:
+                ctx.ops.append(_Op(nid, ins[:1], None, stem="out", line=line, alias=True))
+            else:
+                ctx.ops.append(_Op(nid, list(ins), lambda vs, inline=inline, args=args: Raw(_inline(inline, vs, args)),
+                                   stem="out", line=line))
+        else:
+            raise AssertionError(f"{op} node {nid} has a module but no name")
+        ctx.chan[nid] = cout
+
+    def _sharing(self, ctx: _Ctx, nid: int) -> list[int]:
+        """The nodes of this class that use the same (shared, stateless) module as `nid`."""
+        if not ops.REGISTRY[self.node(nid)["op"]].shared:
+            return [nid]
+        return ctx.shared.get(self.node(nid).get("name"), [nid])
+
+    def _stride_of(self, ctx: _Ctx, nid: int, arg_syms: dict) -> Sym | None:
+        node = self.node(nid)
+        spec = ops.REGISTRY[node["op"]]
+        if spec.stride_arg is None or len(node["in_shapes"][0]) != 3:
+            return Const(1)
+        k = spec.stride_arg
+        v = node["args"].get(k)
+        if v is None:  # pools: the stride defaults to the kernel
+            k = "kernel"
+            v = node["args"].get("kernel")
+        if k in arg_syms:
+            return arg_syms[k]
+        if isinstance(v, tuple):
+            return Const(v[0]) if v[0] == v[1] else None
+        return Const(v) if isinstance(v, int) else None
+
+    def _path_stride(self, ctx: _Ctx, start: int, end: int) -> Sym | None:
+        """The product of the strides from tensor `start` to tensor `end` along first inputs."""
+        s: Sym = Const(1)
+        cur = end
+        for _ in range(100_000):
+            if cur == start:
+                return s
+            if cur == self.net.input_node:
+                return None
+            st = ctx.stride.get(cur)
+            if st is None:
+                st = self._stride_of(ctx, cur, {})  # inside a sub-module: the literal stride
+                if st is None:
+                    return None
+            s = s * st
+            ins = self.node(cur)["inputs"]
+            if not ins:
+                return None
+            cur = ins[0]
+        return None
+
+    def shortcut(self, ctx: _Ctx, nid: int, cin: Sym, cout: Sym) -> None:
+        node = self.node(nid)
+        x, body = node["inputs"]
+        args = node["args"]
+        plan = ops.shortcut_plan(args, node["in_shapes"])
+        stride = self._path_stride(ctx, x, body)
+        ok = stride is not None
+        if ok:
+            cond = any_of(ne(stride, Const(1)), ne(cin, cout))
+            ok = self.check(cond, ctx, plan is not None) and (
+                plan is None or (self.check(stride, ctx, plan[1]) and self.check(cin, ctx, node["in_shapes"][0][0])
+                                 and self.check(cout, ctx, plan[0])))
+        if not ok:
+            cond = Const(plan is not None)
+            stride = Const(plan[1] if plan else 1)
+            cin = Const(node["in_shapes"][0][0])
+            cout = Const(plan[0] if plan else cin.value)
+        if isinstance(cond, Const) and not cond.value:
+            ctx.ops.append(_Op(nid, [x], None, stem="identity", line=node["span"], alias=True))
+            return
+        name = node.get("name") or Names(RESERVED_PY, ctx.taken | set(ctx.fields)).take(
+            ops.REGISTRY["shortcut"].base_name)
+        conv = [ctx.code(cin), ctx.code(cout), Kw("kernel_size", Raw("1"))]
+        if not (isinstance(stride, Const) and stride.value == 1):
+            conv.append(Kw("stride", ctx.code(stride)))
+        if not args["bias"]:
+            conv.append(Kw("bias", Raw("False")))
+        items = [Call("nn.Conv2d", tuple(conv))]
+        if args["bn"]:
+            items.append(Call("nn.BatchNorm2d", (ctx.code(cout),)))
+        proj = Call("nn.Sequential", tuple(items))
+        line = node["span"]
+        if isinstance(cond, Const):
+            ctx.init.append(Assign(f"self.{name}", proj))
+            ctx.ops.append(_Op(nid, [x], lambda vs, name=name: Call(f"self.{name}", (Raw(vs[0]),)),
+                               stem="identity", line=line))
+        else:
+            ctx.init.append(If(ctx.code(cond).text, [Assign(f"self.{name}", proj)],
+                               [Assign(f"self.{name}", Raw("None"))]))
+            ctx.ops.append(_Op(nid, [x], lambda vs, name=name: Raw(
+                f"{vs[0]} if self.{name} is None else self.{name}({vs[0]})"), stem="identity", line=line))
+        ctx.fields[name] = "shortcut"
+
+    # ---- sub-modules
+    def sequential(self, ctx: _Ctx, scope: Scope) -> tuple[Call, Sym]:
+        items = []
+        sub = _Ctx(expr=ctx.expr, val=ctx.val, chan=ctx.chan, stride=ctx.stride, external={scope.input},
+                   used=ctx.used)
+        for m in (self.resolve(x) for x in scope.members):
+            if isinstance(m, Scope):
+                if not list(m.nodes()):
+                    continue
+                if m.kind == "define":
+                    code, out_sym = self.instance(sub, m)
+                elif m.sequential:
+                    code, out_sym = self.sequential(sub, m)
+                else:
+                    code, out_sym = self.anon(sub, m)
+                sub.chan[self.resolve_tensor(m)] = out_sym
+                items.append(code)
+                continue
+            node = self.node(m)
+            spec = ops.REGISTRY[node["op"]]
+            arg_syms, arg_names = self._arg_syms(sub, m)
+            cout = self.channels(sub, m, arg_syms)
+            cin = sub.chan.get(node["inputs"][0], Const(node["in_shapes"][0][0]))
+            sub.stride[m] = self._stride_of(sub, m, arg_syms)
+            if spec.lowering.module is not None:
+                items.append(self.ctor(sub, m, cin, cout, arg_syms, arg_names, self._inplace_ok(sub, m)))
+            else:
+                for used in arg_names.values():
+                    self._record(used, "unsafe")
+                items.append(Call(f"nn.{spec.lowering.seq_module}"))
+            sub.chan[m] = cout
+        out = self.resolve_tensor(scope)
+        return Call("nn.Sequential", tuple(compress(items))), sub.chan.get(out, Const(self.node(out)["shape"][0]))
+
+    def _tensor_params(self, scope: Scope, ext: list[int]) -> dict[int, str]:
+        """Inputs of a define given as tensor arguments, by the define's parameter names."""
+        if scope.kind != "define":
+            return {}
+        call = self.src.calls.get(scope.span)
+        d = self.src.define_of(scope, self.net)
+        if not isinstance(call, A.Call) or d is None:
+            return {}
+        bound = _bind(call, d)
+        out: dict[int, str] = {}
+        unmapped = []
+        for pname, ca in bound.items():
+            if pname in scope.define_args or not isinstance(ca, A.Name):
+                continue
+            hits = [s.output for s in self.net.root.scopes() if s.kind == "named" and s.label == ca.id
+                    and s.output in ext]
+            hits = list(dict.fromkeys(hits))
+            if len(hits) == 1 and hits[0] not in out:
+                out[hits[0]] = pname
+            else:
+                unmapped.append(pname)
+        left = [n for n in ext if n not in out and n != scope.input]
+        if len(unmapped) == 1 and len(left) == 1:  # the one tensor left is the one parameter left
+            out[left[0]] = unmapped[0]
+        return out if len(set(out.values())) == len(out) else {}
+
+    def _channel_vars(self, scope: Scope, ext: list[int], in_names: list[str], avoid) -> list[Var]:
+        names = Names(RESERVED_PY, set(avoid))
+        out = []
+        for n, v in zip(ext, in_names, strict=True):
+            one_d = len(self.node(n)["shape"]) == 1
+            kind = "features" if one_d else "channels"
+            stem = f"in_{kind}" if v == "x" else f"{v}_{kind}"
+            out.append(Var(names.take(stem, sep="_")))
+        return out
+
+    def instance(self, ctx: _Ctx, scope: Scope) -> tuple[Call, Sym]:
+        """A define instance: the class of its structure, called with symbolic arguments."""
+        d = self.src.define_of(scope, self.net)
+        params = [p.name for p in d.params if p.name in scope.define_args] if d else []
+        if d is None or set(params) != set(scope.define_args):
+            params, d = [], None
+        pynames = Names(RESERVED_PY | set(self.global_names.taken))
+        pymap = {p: pynames.take(p, sep="_") for p in params}
+        ext, in_names = self.inputs_of(scope)
+        chvars = self._channel_vars(scope, ext, in_names, pymap.values())
+        child = _Ctx(expr={}, val={})
+        pvars = {}
+        for p in params:
+            var = Var(pymap[p])
+            pvars[p] = var
+            child.expr[p] = var
+            child.val[var.key] = scope.define_args[p]
+        for n, var in zip(ext, chvars, strict=True):
+            child.val[var.key] = self.node(n)["shape"][0]
+            child.chan[n] = var
+        child.external = set(ext)
+        built = self.build_class(scope, child, list(zip(ext, in_names, strict=True)), kind="define")
+        used_ch = [(n, v) for n, v in zip(ext, chvars, strict=True) if v.key in child.used]
+        sig = [Param(v.name, "int") for _, v in used_ch]
+        defaults = {p.name: p.default for p in d.params} if d else {}
+        for p in params:
+            default = _default_literal(defaults.get(p))
+            sig.append(Param(pymap[p], self.define_types.get((scope.define, p)), default))
+        model = built.model
+        model.params = sig
+        model.doc = f"The `{scope.define}` block of {self.file}:{d.span.line if d else scope.span.line}."
+        key = "|".join(f"{p.name}:{p.annotation}={p.default}" for p in sig) + "\n" + built.key
+        cls = self._group(key, built, scope.define, self.define_class[scope.define])
+        # the call: input channels, then the define's arguments as written
+        args: list = [ctx.code(ctx.chan.get(n, Const(self.node(n)["shape"][0]))) for n, _ in used_ch]
+        call_syms = self._call_args(ctx, scope, d, params)
+        positional = True
+        for p in params:
+            how, sym = call_syms[p]
+            default = _default_literal(defaults.get(p))
+            if how == "default" and default is not None:
+                positional = False
+                continue
+            if how == "pos" and positional:
+                args.append(ctx.code(sym))
+            else:
+                positional = False
+                args.append(Kw(pymap[p], ctx.code(sym)))
+        # the output channels in the caller's terms
+        subst = {v.key: ctx.chan.get(n, Const(self.node(n)["shape"][0])) for n, v in zip(ext, chvars, strict=True)}
+        subst.update({pvars[p].key: call_syms[p][1] for p in params})
+        out = self.resolve_tensor(scope)
+        out_sym = self.verified(_subst(built.out_sym, subst), ctx, self.node(out)["shape"][0])
+        return Call(cls, tuple(args)), out_sym
+
+    def _call_args(self, ctx: _Ctx, scope: Scope, d: A.Define | None, params: list[str]) -> dict:
+        """For each define parameter: how it was given (pos / kw / default) and its symbol here."""
+        out = {p: ("default", Const(scope.define_args[p])) for p in params}
+        call = self.src.calls.get(scope.span)
+        if d is None or not isinstance(call, A.Call) or call.name != scope.define:
+            return out
+        pos = [p.name for p in d.params]
+        for ca in call.args:
+            if ca.name is None:
+                if not pos:
+                    break
+                name, how = pos.pop(0), "pos"
+            else:
+                name, how = ca.name, "kw"
+                if name in pos:
+                    pos.remove(name)
+            if name not in out:
+                continue
+            used: list = []
+            try:
+                sym = self.to_sym(ca.value, ctx, used)
+            except SymbolicError:
+                sym = None
+            if sym is not None and self.check(sym, ctx, scope.define_args[name]):
+                self._record(used, ("call", id(d), name))
+                out[name] = (how, sym)
+            else:
+                self._record(used, "unsafe")
+                out[name] = (how, Const(scope.define_args[name]))
+        return out
+
+    def anon(self, ctx: _Ctx, scope: Scope) -> tuple[Call, Sym]:
+        """A block that is neither a define nor sequential: a class over the symbols it uses."""
+        ext, in_names = self.inputs_of(scope)
+        chvars = self._channel_vars(scope, ext, in_names, {s.name for s in ctx.expr.values() if isinstance(s, Var)})
+        child = _Ctx(expr=ctx.expr, val=dict(ctx.val))
+        for n, var in zip(ext, chvars, strict=True):
+            child.val[var.key] = self.node(n)["shape"][0]
+            child.chan[n] = var
+        child.external = set(ext)
+        built = self.build_class(scope, child, list(zip(ext, in_names, strict=True)), kind="block")
+        own = {v.key for v in chvars}
+        used_ch = [(n, v) for n, v in zip(ext, chvars, strict=True) if v.key in child.used]
+        free = [v for k, v in child.used.items() if k not in own]
+        sig = [Param(v.name, "int") for _, v in used_ch] + [
+            Param(v.name, _type_name(child.val.get(v.key))) for v in free]
+        model = built.model
+        model.params = sig
+        label = scope.label if scope.kind == "named" else (
+            "branch" if scope.kind == "branch" else f"{scope.label} block")
+        model.doc = f"The {safe_text(label)} of {self.file}:{scope.span.line}."
+        key = "|".join(f"{p.name}:{p.annotation}" for p in sig) + "\n" + built.key
+        stem = camel(scope.label) if scope.kind == "named" else (
+            "Branch" if scope.kind == "branch" else camel(scope.label) + "Block")
+        cls = self._group(key, built, "\0" + stem, None, stem)
+        args = [ctx.code(ctx.chan.get(n, Const(self.node(n)["shape"][0]))) for n, _ in used_ch]
+        args += [ctx.code(v) for v in free]
+        subst = {v.key: ctx.chan.get(n, Const(self.node(n)["shape"][0])) for n, v in zip(ext, chvars, strict=True)}
+        out = self.resolve_tensor(scope)
+        out_sym = self.verified(_subst(built.out_sym, subst), ctx, self.node(out)["shape"][0])
+        return Call(cls, tuple(args)), out_sym
+
+    def _group(self, key: str, built: _Built, family: str, first_name: str | None, stem: str | None = None) -> str:
+        key = family + "\n" + key
+        got = self.groups.get(key)
+        if got is not None:
+            return got.model.name
+        count = self.class_count.get(family, 0)
+        self.class_count[family] = count + 1
+        if count == 0 and first_name is not None:
+            name = first_name
+        else:
+            base = first_name or stem or "Block"
+            name = self.global_names.take(base if count == 0 else base, sep="")
+        built.model.name = name
+        self.groups[key] = built
+        self.order.append(built.model)
+        return name
+
+    # ---- forward
+    def forward(self, ctx: _Ctx, inputs: list[tuple[int, str]], output: int, kind: str) -> list:
+        ops_ = ctx.ops
+        alias: dict[int, int] = {}
+        for op in ops_:
+            if op.alias:
+                alias[op.out] = op.ins[0]
+
+        def res(t):
+            seen = 0
+            while t in alias and seen < 100_000:
+                t = alias[t]
+                seen += 1
+            return t
+
+        real = [op for op in ops_ if not op.alias]
+        uses: dict[int, list[int]] = {}
+        for k, op in enumerate(real):
+            for t in op.ins:
+                uses.setdefault(res(t), []).append(k)
+        final = res(output)
+        network = kind == "network"
+        aux_out = {}
+        scope_nodes = set(ctx.own_nodes)
+        for name, nid in self.net.aux_outputs.items():
+            if network or (nid in scope_nodes and nid != output):
+                aux_out[res(nid)] = name
+        keep = {final, *aux_out}
+        names = Names(RESERVED_PY | set(self.global_names.taken))
+        var: dict[int, str] = {}
+        live: set[str] = set()
+        for n, v in inputs:
+            var[n] = names.take(v) if v not in names.taken else v
+            live.add(var[n])
+        stmts: list = []
+        for k, op in enumerate(real):
+            in_vars = []
+            for t in op.ins:
+                rt = res(t)
+                if rt not in var:  # a tensor of an enclosing class: cannot happen for well-formed scopes
+                    raise AssertionError(f"tensor {rt} has no variable")
+                in_vars.append(var[rt])
+            code = op.make(in_vars)
+            dying = []
+            for t in dict.fromkeys(res(t) for t in op.ins):
+                if uses.get(t, [None])[-1] == k and t not in keep:
+                    dying.append(t)
+            for t in dying:
+                live.discard(var[t])
+            first = res(op.ins[0]) if op.ins else None
+            main_uses = [u for u in uses.get(first, []) if not real[u].aux] if first is not None else []
+            reuse = (first is not None and first in dying and not op.aux and main_uses == [k]
+                     and var[first] not in live)
+            main_out = [u for u in uses.get(op.out, []) if not real[u].aux]
+            chain = not op.named or (network and not op.aux and len(main_out) <= 1)
+            if not chain:
+                target = self._fresh(names, live, op.stem)
+            elif network and "x" not in live:
+                target = self._fresh(names, live, "x")
+            elif reuse:
+                target = var[first]
+            else:
+                target = self._fresh(names, live, "x" if network and op.stem == "out" else op.stem)
+            live.add(target)
+            var[op.out] = target
+            if op.extra:
+                extra_vars = []
+                for t in op.extra:
+                    v = self._fresh(names, live, self._aux_name(t))
+                    live.add(v)
+                    var[res(t)] = v
+                    extra_vars.append(v)
+                target = ", ".join([target, *extra_vars])
+            comment = None
+            if network:
+                shape = self.node(op.out)["shape"]
+                where = f"{_file_text(op.line.file)}:{op.line.line}, " if op.line else ""
+                comment = where + ops.fmt_shape(shape)
+            if network and op.aux and op.out in aux_out and len(uses.get(op.out, [])) == 0:
+                code = Raw(f"{flat(code)} if self.training else None")
+            stmts.append(Assign(target, code, comment))
+        out_var = var[final]
+        if network and self._joins():
+            columns, p = self._joins()
+            stmts.insert(0, If("self.training", [Expr(Raw(f"Join.sample({columns}, {literal(p)}, x.device)"))]))
+        if network:
+            if self.outputs_name:
+                fields_ = ", ".join([out_var] + [var[t] for t in aux_out])
+                stmts.append(If("self.training", [Return(Raw(f"{self.outputs_name}({fields_})"))]))
+            stmts.append(Return(Raw(out_var)))
+        elif aux_out:  # train-only outputs inside: returned with the output, for the network to collect
+            stmts.append(Return(Raw(", ".join([out_var] + [var[t] for t in aux_out]))))
+        elif stmts and isinstance(stmts[-1], Assign) and stmts[-1].target == out_var:
+            last = stmts.pop()
+            stmts.append(Return(last.value))
+        else:
+            stmts.append(Return(Raw(out_var)))
+        return stmts
+
+    def _aux_name(self, nid: int) -> str:
+        return next((k for k, v in self.net.aux_outputs.items() if v == nid), "aux")
+
+    def _joins(self) -> tuple[int, float] | None:
+        """(columns, probability) of global drop-path over FractalNet joins, or None."""
+        cols, ps = 0, []
+        for n in self.net.op_nodes():
+            a = self.node(n)["args"]
+            if self.node(n)["op"] == "join" and a.get("global_droppath"):
+                cols = max(cols, 1 + max(a.get("columns") or (0,)))
+                ps.append(float(a["global_droppath"]))
+        return (cols, max(ps)) if ps and cols > 1 else None
+
+    def _fresh(self, names: Names, live: set[str], stem: str) -> str:
+        if stem in names.taken and stem not in live:
+            return stem
+        cand = names.take(stem)
+        return cand
+
+    # ---- weights and freezing
+    def _module_kinds(self) -> set[str]:
+        """The nn classes in the network, with `X+bias` / `X-bias` (some have / lack a bias) and
+        `BN-affine` (a batch norm without weight and bias)."""
+        kinds = set()
+        for n in self.net.op_nodes():
+            node = self.node(n)
+            op, args = node["op"], node["args"]
+            if op == "shortcut":
+                if ops.shortcut_plan(args, node["in_shapes"]):
+                    kinds.update({"Conv2d", "Conv2d+bias" if args["bias"] else "Conv2d-bias"})
+                    if args["bn"]:
+                        kinds.add("BatchNorm2d")
+                continue
+            module = ops.REGISTRY[op].lowering.module
+            if op == "bn":
+                module = "BatchNorm1d" if len(node["in_shapes"][0]) == 1 else "BatchNorm2d"
+                if not args["affine"]:
+                    kinds.add("BN-affine")
+            if module in ("Conv2d", "Linear"):
+                kinds.add(module + ("+bias" if args.get("bias", True) else "-bias"))
+            if module:
+                kinds.add(module)
+        return kinds
+
+    def _init_weights(self, model: ClassModel) -> list | None:
+        scheme = self.net.init
+        if scheme not in ("kaiming", "vgg", "googlenet"):
+            return None
+        k = self._module_kinds()
+
+        def zero_bias(classes) -> list[str]:
+            if not any(f"{c}+bias" in k for c in classes):
+                return []
+            if any(f"{c}-bias" in k for c in classes):
+                return ["if m.bias is not None:", "    nn.init.constant_(m.bias, 0)"]
+            return ["nn.init.constant_(m.bias, 0)"]
+
+        def target(classes) -> str:
+            return f"nn.{classes[0]}" if len(classes) == 1 else "(" + ", ".join(f"nn.{c}" for c in classes) + ")"
+
+        branches: list[tuple[str, list[str]]] = []
+        if scheme in ("kaiming", "vgg") and "Conv2d" in k:
+            body = ['nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")']
+            if scheme == "vgg":
+                body += zero_bias(["Conv2d"])
+            branches.append(("nn.Conv2d", body))
+        if scheme == "googlenet":
+            cls = [c for c in ("Conv2d", "Linear") if c in k]
+            if cls:
+                body = ["nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)", *zero_bias(cls)]
+                branches.append((target(cls), body))
+        bns = [b for b in ("BatchNorm1d", "BatchNorm2d") if b in k]
+        if bns:
+            body = ["nn.init.constant_(m.weight, 1)", "nn.init.constant_(m.bias, 0)"]
+            if "BN-affine" in k:
+                body = ["if m.weight is not None:", *("    " + b for b in body)]
+            branches.append((target(bns), body))
+        if scheme == "vgg" and "Linear" in k:
+            branches.append(("nn.Linear", ["nn.init.normal_(m.weight, 0, 0.01)", *zero_bias(["Linear"])]))
+        if not branches:
+            return None
+        lines = ["for m in self.modules():"]
+        for i, (t, body) in enumerate(branches):
+            lines.append(f"    {'if' if i == 0 else 'elif'} isinstance(m, {t}):")
+            lines.extend("        " + b for b in body)
+        return lines
+
+    def _freeze(self) -> list:
+        net = self.net
+        frozen = {n for n in net.op_nodes() if not self.node(n).get("trainable", True) and self.node(n)["params"]}
+        if not frozen:
+            return []
+        trainable = {n for n in net.op_nodes() if self.node(n).get("trainable", True) and self.node(n)["params"]}
+        out: list = []
+        done: set[int] = set()
+
+        def visit(scope: Scope):
+            nodes = set(scope.nodes())
+            if scope is not net.root and scope.module and scope.path and nodes & frozen and not nodes & trainable:
+                out.append(Expr(Raw(f"{_attr_path(scope.path)}.requires_grad_(False)")))
+                done.update(nodes)
+                return
+            for ch in scope.children:
+                if isinstance(ch, Scope):
+                    visit(ch)
+                elif ch in frozen and ch not in done and self.node(ch).get("path"):
+                    done.add(ch)
+                    out.append(Expr(Raw(f"{_attr_path(self.node(ch)['path'])}.requires_grad_(False)")))
+
+        visit(net.root)
+        return list({stmt_key(s): s for s in out}.values())
+
+    # ---- which network parameters may be constructor arguments
+    def unsafe_params(self) -> set[str]:
+        memo: dict[tuple, bool] = {}
+
+        def status_ok(st, stack) -> bool:
+            if st == "safe":
+                return True
+            if isinstance(st, tuple) and st[0] == "call":
+                return param_ok(st[1], st[2], stack)
+            return False
+
+        def span_ok(span, stack) -> bool:
+            sts = self.records.get(span)
+            return bool(sts) and all(status_ok(s, stack) for s in sts)
+
+        defines = {id(d): d for d in self.src.defines}
+
+        def param_ok(did, pname, stack) -> bool:
+            key = (did, pname)
+            if key in memo:
+                return memo[key]
+            if key in stack:
+                return False
+            d = defines.get(did)
+            if d is None:
+                return False
+            ok = True
+            for n, dd in self.src.names:
+                if dd is d and n.id == pname and not span_ok(n.span, stack | {key}):
+                    ok = False
+                    break
+            memo[key] = ok
+            return ok
+
+        bad = set()
+        for p in self.expose:
+            for n, d in self.src.names:
+                if n.id != p:
+                    continue
+                if d is not None and any(q.name == p for q in d.params):
+                    continue  # a define parameter of the same name
+                if not span_ok(n.span, frozenset()):
+                    bad.add(p)
+                    break
+        return bad
+
+
+# ------------------------------------------------------------------------ small helpers
+
+
+def _contains(big: Sym, small) -> bool:
+    if small is None:
+        return False
+    keys = {v.key for v in big.vars()} if isinstance(big, Sym) else set()
+    return bool(keys) and all(v.key in keys for v in small.vars())
+
+
+def _merge_probe(base: list, kv: list, probes: dict, syms: dict):
+    """Put symbols where the probes landed; None when the probes changed anything else."""
+
+    def probe_of(v):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return probes.get((type(v), v))
+        return None
+
+    bpos = [v for k, v in base if k is None]
+    bkw = {k: v for k, v in base if k is not None}
+    seen: set[str] = set()
+    out = []
+    pos_i = 0
+    for k, v in kv:
+        p = probe_of(v)
+        if p is not None:
+            if p in seen:
+                return None
+            seen.add(p)
+            out.append((k, syms[p]))
+            if k is None:
+                pos_i += 1
+            continue
+        if k is None:
+            if pos_i >= len(bpos) or not _eq_value(bpos[pos_i], v):
+                return None
+            pos_i += 1
+        elif k not in bkw or not _eq_value(bkw[k], v):
+            return None
+        out.append((k, v))
+    if pos_i != len(bpos) or set(probes.values()) != seen:
+        return None
+    keys = {k for k, _ in kv if k is not None}
+    if any(k not in keys for k in bkw):
+        return None
+    return out
+
+
+def _eq_value(a, b) -> bool:
+    if isinstance(a, Sym) or isinstance(b, Sym):
+        return a is b or (isinstance(a, Sym) and isinstance(b, Sym) and a == b)
+    return same_value(a, b)
+
+
+def _subst(sym: Sym, mapping: dict) -> Sym:
+    if isinstance(sym, Var):
+        return mapping.get(sym.key, sym)
+    if isinstance(sym, Bin):
+        return _bin(sym.op, _subst(sym.left, mapping), _subst(sym.right, mapping))
+    return sym
+
+
+def _bind(call: A.Call, d: A.Define) -> dict:
+    pos = [p.name for p in d.params]
+    out = {}
+    for ca in call.args:
+        if ca.name is None:
+            if not pos:
+                break
+            out[pos.pop(0)] = ca.value
+        else:
+            out[ca.name] = ca.value
+            if ca.name in pos:
+                pos.remove(ca.name)
+    return out
+
+
+def _default_literal(e) -> str | None:
+    if isinstance(e, A.Num):
+        return literal(e.value)
+    if isinstance(e, A.Str):
+        return literal(e.value)
+    if isinstance(e, A.Name) and e.id in ("true", "false"):
+        return literal(e.id == "true")
+    if isinstance(e, A.Neg) and isinstance(e.operand, A.Num):
+        return literal(-e.operand.value)
+    return None
+
+
+def _type_name(v) -> str | None:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float, str)):
+        return type(v).__name__
+    return None
+
+
+def _inline(fmt: str, vs: list[str], args: dict) -> str:
+    return fmt.format(*vs, all=", ".join(vs), sum=" + ".join(vs), prod=" * ".join(vs), n=len(vs), a=args)
+
+
+def _attr_path(path: str) -> str:
+    out = "self"
+    for part in path.split("."):
+        out += f"[{part}]" if part.isdigit() else f".{part}"
+    return out
+
+
+def compress(items: list) -> list:
+    """Runs of identical modules as `*[M(...) for _ in range(n)]`; progressions `*[M(a + k * i) ...]`."""
+    out: list = []
+    i = 0
+    while i < len(items):
+        j = i + 1
+        while j < len(items) and flat(items[j]) == flat(items[i]):
+            j += 1
+        n = j - i
+        if n >= 2 and isinstance(items[i], Call) and not items[i].func.startswith("nn."):
+            out.append(Star(Comp(items[i], "_", n)))
+            i = j
+            continue
+        prog = _progression(items, i)
+        if prog is not None:
+            code, n = prog
+            out.append(code)
+            i += n
+            continue
+        out.append(items[i])
+        i += 1
+    return out
+
+
+def _int_of(c) -> int | None:
+    if isinstance(c, Raw) and re.fullmatch(r"-?\d+", c.text):
+        return int(c.text)
+    return None
+
+
+def _progression(items: list, i: int):
+    """Three or more calls of one class whose integer arguments step by constants."""
+    first = items[i]
+    if not isinstance(first, Call) or first.func.startswith("nn."):
+        return None
+
+    def shape(c):
+        return (c.func, tuple((a.name if isinstance(a, Kw) else None) for a in c.args))
+
+    def vals(c):
+        return [a.value if isinstance(a, Kw) else a for a in c.args]
+
+    j = i + 1
+    steps = None
+    while j < len(items) and isinstance(items[j], Call) and shape(items[j]) == shape(first):
+        a, b = vals(items[j - 1]), vals(items[j])
+        st = []
+        for x, y in zip(a, b, strict=True):
+            if flat(x) == flat(y):
+                st.append(0)
+            elif _int_of(x) is not None and _int_of(y) is not None:
+                st.append(_int_of(y) - _int_of(x))
+            else:
+                st = None
+                break
+        if st is None or (steps is not None and st != steps) or not any(st):
+            break
+        steps = st
+        j += 1
+    n = j - i
+    if n < 3 or steps is None:
+        return None
+    new_args = []
+    for a, st in zip(first.args, steps, strict=True):
+        v = a.value if isinstance(a, Kw) else a
+        if st:
+            v = Raw(f"{_int_of(v)} + {st} * i" if st > 0 else f"{_int_of(v)} - {-st} * i")
+        new_args.append(Kw(a.name, v) if isinstance(a, Kw) else v)
+    return Star(Comp(Call(first.func, tuple(new_args)), "i", n)), n
+
+
+# ------------------------------------------------------------------------ entry points
+
+
+def lower(report) -> CodeModel:
+    """The code model of a checked network (torch-free)."""
+    lw = Lowerer(report)
+    model = lw.run()
+    bad = lw.unsafe_params()
+    if bad:
+        lw = Lowerer(report, expose=lw.expose - bad)
+        model = lw.run()
+    return model
+
+
+_MODULES: dict[str, types.ModuleType] = {}
+
+
+def load_source(source: str, name: str) -> types.ModuleType:
+    """Execute generated source as a module registered in sys.modules (pickle, jit, export, DDP)."""
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+    modname = f"_netdsl_{re.sub(r'[^A-Za-z0-9_]', '_', name)}_{digest}"
+    mod = sys.modules.get(modname)
+    if mod is not None and getattr(mod, "__netdsl_source__", None) == source:
+        return mod
+    filename = f"<netdsl:{modname}>"
+    mod = types.ModuleType(modname)
+    mod.__file__ = filename
+    mod.__netdsl_source__ = source
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    code = compile(source, filename, "exec")
+    sys.modules[modname] = mod
+    try:
+        exec(code, mod.__dict__)  # noqa: S102 - our own generated source
+    except BaseException:
+        sys.modules.pop(modname, None)
+        raise
+    _MODULES[modname] = mod
+    return mod
+
+
+def build_module(report, device=None):
+    """A torch.nn.Module of the network: an instance of the class that `netdsl compile` writes."""
+    import torch
+
+    from . import codegen
+
+    model = lower(report)
+    source = codegen.render(model)
+    mod = load_source(source, report.net.name)
+    cls = getattr(mod, model.network.name)
+    if device is None:
+        return cls()
+    with torch.device(device):
+        return cls()

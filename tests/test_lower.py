@@ -1,0 +1,396 @@
+"""The PyTorch back end on every zoo network (parametrized over networks/, so new files are covered).
+
+`netdsl.load` must be the network `netdsl.check` describes: the same parameters (trainable and
+frozen), half the FLOPs that torch counts equal to check's MACs, the shapes check prints seen by
+forward hooks in a real forward, a forward that computes the IR's graph, and the very model that
+`netdsl.compile` writes.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import netdsl
+from netdsl import lower, ops, sources
+from netdsl.errors import NetdslError
+
+ZOO = sources.zoo_names()
+META = torch.device("meta")
+
+
+@functools.cache
+def report(name: str, shape: tuple | None = None):
+    return netdsl.check(name, input_shape=shape)
+
+
+@functools.cache
+def small_shape(name: str) -> tuple[int, ...]:
+    """The smallest square input the network accepts (a fast real forward), else its own."""
+    shape = report(name).net.input_shape
+    if len(shape) != 3:
+        return tuple(shape)
+    for side in (32, 64, 96, 128, 160, 224):
+        if side > shape[1]:
+            break
+        try:
+            report(name, (shape[0], side, side))
+            return (shape[0], side, side)
+        except NetdslError:
+            continue
+    return tuple(shape)
+
+
+def expected_totals(r) -> tuple[int, int]:
+    """Parameters and trainable parameters of the module: the network plus its train-only outputs."""
+    params = r.total.params + sum(a.params for a in r.aux.values())
+    trainable = r.total.trainable + sum(a.trainable for a in r.aux.values())
+    return params, trainable
+
+
+def interpret(model: torch.nn.Module, net, x: torch.Tensor) -> dict[int, torch.Tensor]:
+    """An independent evaluation of the IR graph with the model's own modules (found by their
+    state_dict path): every node in order, its inputs as the graph says, never in place."""
+    vals = {net.input_node: x}
+    for nid in net.op_nodes():
+        node = net.node(nid)
+        ins = [vals[i] for i in node["inputs"]]
+        low = ops.REGISTRY[node["op"]].lowering
+        path = node.get("path")
+        if node["op"] == "shortcut":
+            plan = ops.shortcut_plan(node["args"], node["in_shapes"])
+            vals[nid] = model.get_submodule(path)(ins[0].clone()) if plan else ins[0]
+        elif low.module is not None:
+            vals[nid] = model.get_submodule(path)(*(t.clone() for t in ins))
+        else:
+            names = [f"t{i}" for i in range(len(ins))]
+            expr = low.inline.format(*names, all=", ".join(names), sum=" + ".join(names),
+                                     prod=" * ".join(names), n=len(names), a=node["args"])
+            vals[nid] = eval(expr, {"torch": torch}, dict(zip(names, ins, strict=True)))  # noqa: S307
+    return vals
+
+
+def exec_source(source: str) -> dict:
+    namespace: dict = {"__name__": "netdsl_compiled_under_test"}
+    exec(compile(source, "<compiled>", "exec"), namespace)  # noqa: S102 - the text under test
+    return namespace
+
+
+# ------------------------------------------------------------------------ counts (meta tensors)
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_parameters_equal_check(name):
+    r = report(name)
+    model = netdsl.load(name, device="meta")
+    params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert (params, trainable) == expected_totals(r)
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_half_the_counted_flops_equal_check_macs(name):
+    r = report(name)
+    model = netdsl.load(name, device="meta").eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = model(torch.zeros(1, *r.net.input_shape, device=META))
+    assert counter.get_total_flops() == 2 * r.total.macs
+    assert tuple(out.shape) == (1, *r.net.node(r.net.output_node)["shape"])
+
+
+# ------------------------------------------------------------------------ a real forward
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_real_forward_shapes_graph_and_compiled_source(name):
+    """At a reduced input size: (1) forward hooks on every named module see the shapes check
+    printed; (2) the generated forward computes what the IR's graph computes; (3) the compiled
+    source is the same model: identical state_dict keys and shapes, identical outputs."""
+    shape = small_shape(name)
+    r = report(name, shape)
+    net = r.net
+    torch.manual_seed(0)
+    model = netdsl.load(name, input_shape=shape)
+
+    # (1) shapes, in a training forward (train-only outputs run too)
+    expected: dict[str, list] = {}
+    for s in net.root.scopes():
+        if s.module and s.path and s.output is not None:
+            expected.setdefault(s.path, []).append(net.node(s.output)["shape"])
+    for nid in net.op_nodes():
+        node = net.node(nid)
+        if node["op"] == "shortcut":
+            if node.get("path") and ops.shortcut_plan(node["args"], node["in_shapes"]):
+                for sub in ("", ".0", ".1"):  # the projection: nn.Sequential(conv 1x1, bn)
+                    expected.setdefault(node["path"] + sub, []).append(node["shape"])
+        elif node.get("path"):
+            expected.setdefault(node["path"], []).append(node["shape"])
+    seen: dict[str, list] = {}
+    hooks = [m.register_forward_hook(lambda mod, args, out, p=p: seen.setdefault(p, []).append(tuple(out.shape[1:])))
+             for p, m in model.named_modules() if p]
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        out = model.train()(x)
+    for h in hooks:
+        h.remove()
+    main = out[0] if isinstance(out, tuple) else out
+    assert tuple(main.shape[1:]) == net.node(net.output_node)["shape"]
+    assert seen, "no module ran"
+    for path, shapes in seen.items():
+        assert path in expected, f"{path} is not in the IR"
+        if len(set(expected[path])) == 1:  # a shared stateless module (relu) may run more often
+            assert set(shapes) == set(expected[path]), path
+        else:
+            assert shapes == expected[path], path
+    for path in expected:  # every module with parameters ran
+        if _has(model, path) and any(p.numel() for p in model.get_submodule(path).parameters()):
+            assert path in seen, f"{path} did not run"
+
+    # (2) the forward is the IR's graph
+    model.eval()
+    with torch.no_grad():
+        got = model(x)
+        want = interpret(model, net, x)[net.output_node]
+    torch.testing.assert_close(got, want)
+
+    # (3) the compiled text is the same model
+    source = netdsl.compile(name, input_shape=shape)
+    ns = exec_source(source)
+    cls = ns[type(model).__name__]
+    with META:
+        twin = cls()
+    sd, sd2 = model.state_dict(), twin.state_dict()
+    assert list(sd) == list(sd2)
+    assert all(sd[k].shape == sd2[k].shape for k in sd)
+    twin.load_state_dict(sd, assign=True)
+    for key, buf in model.named_buffers():  # buffers outside the state_dict (persistent=False)
+        owner, _, leaf = key.rpartition(".")
+        if twin.get_buffer(key).is_meta:
+            twin.get_submodule(owner)._buffers[leaf] = buf
+    twin.eval()
+    with torch.no_grad():
+        assert torch.equal(twin(x), got)
+    assert [p.requires_grad for p in twin.parameters()] == [p.requires_grad for p in model.parameters()]
+
+
+def _has(model, path: str) -> bool:
+    try:
+        model.get_submodule(path)
+        return True
+    except AttributeError:
+        return False
+
+
+# ------------------------------------------------------------------------ names and modes
+
+
+def test_state_dict_keys_are_torchvisions():
+    resnet = netdsl.load("resnet50", device="meta").state_dict()
+    for key, shape in {"conv1.weight": (64, 3, 7, 7), "bn1.running_mean": (64,),
+                       "layer1.0.downsample.0.weight": (256, 64, 1, 1), "layer1.0.downsample.1.running_var": (256,),
+                       "layer3.4.conv2.weight": (256, 256, 3, 3), "layer4.2.bn3.running_var": (2048,),
+                       "fc.weight": (1000, 2048), "fc.bias": (1000,)}.items():
+        assert tuple(resnet[key].shape) == shape, key
+    assert "layer1.1.downsample.0.weight" not in resnet and "layer2.1.downsample.0.weight" not in resnet
+    assert len(resnet) == 320  # as torchvision's resnet50().state_dict()
+    vgg = netdsl.load("vgg16", device="meta").state_dict()
+    for key, shape in {"features.0.weight": (64, 3, 3, 3), "features.28.bias": (512,),
+                       "classifier.0.weight": (4096, 25088), "classifier.6.bias": (1000,)}.items():
+        assert tuple(vgg[key].shape) == shape, key
+    assert len(vgg) == 32
+
+
+def test_meta_device_allocates_nothing():
+    model = netdsl.load("vgg19", device="meta")
+    tensors = [*model.parameters(), *model.buffers()]
+    assert tensors and all(t.is_meta for t in tensors)
+    assert sum(p.numel() for p in model.parameters()) == 143_667_240
+
+
+def test_googlenet_aux_outputs_in_training_only():
+    model = netdsl.load("googlenet", device="meta")
+    x = torch.zeros(2, 3, 224, 224, device=META)
+    with torch.no_grad():
+        out = model.train()(x)
+        assert isinstance(out, tuple) and out._fields == ("main", "aux1", "aux2")
+        assert [tuple(o.shape) for o in out] == [(2, 1000)] * 3
+        out = model.eval()(x)
+    assert isinstance(out, torch.Tensor) and tuple(out.shape) == (2, 1000)
+
+
+def test_frozen_parameters_do_not_train(tmp_path):
+    p = tmp_path / "flowers.net"
+    p.write_text("network flowers(classes=5)\nextends resnet18\nreplace fc = linear classes\nfreeze * except fc\n")
+    model = netdsl.load(p, device="meta")
+    assert {n for n, q in model.named_parameters() if q.requires_grad} == {"fc.weight", "fc.bias"}
+    ns = exec_source(netdsl.compile(p))
+    with META:
+        twin = ns[type(model).__name__]()
+    assert {n for n, q in twin.named_parameters() if q.requires_grad} == {"fc.weight", "fc.bias"}
+
+
+def test_network_parameters_are_constructor_arguments():
+    ns = exec_source(netdsl.compile("resnet50"))
+    with META:
+        model = ns["resnet50"](classes=10)
+    assert sum(p.numel() for p in model.parameters()) == netdsl.check("resnet50", classes=10).total.params
+    loaded = netdsl.load("resnet50", classes=10, device="meta")
+    assert loaded.fc.out_features == 10 and type(loaded).__init__.__defaults__ == (10,)
+    ns = exec_source(netdsl.compile("googlenet"))
+    with META:
+        g = ns["GoogLeNet"](classes=7)
+    assert g.aux1.fc2.out_features == g.aux2.fc2.out_features == g.fc.out_features == 7
+    ns = exec_source(netdsl.compile("vgg16"))
+    with META:
+        v = ns["VGG16"](classes=3, dropout=0.25)
+    assert v.classifier[2].p == 0.25 and v.classifier[6].out_features == 3
+
+
+def test_a_parameter_that_changes_shapes_is_compiled_in():
+    text = "network n(w=8, classes=4)\nconv 3x3 p1 out=w\nresidual<3x3:w > 3x3:w>\ngap; flatten\nlinear classes\n"
+    source = netdsl.compiles(text, input_shape=(3, 8, 8))
+    assert "def __init__(self, classes: int = 4) -> None:" in source
+    ns = exec_source(source)
+    model = ns["N"](classes=6).eval()
+    assert model(torch.zeros(1, 3, 8, 8)).shape == (1, 6)
+
+
+def test_inplace_activation_never_overwrites_a_shared_tensor():
+    # pre-activation residual: the relu's input is also the shortcut's input
+    text = "define pre(c) = residual<bn > relu > 3x3:c > bn > relu > 3x3:c>\nconv 3x3 p1 x8\npre(8) x2\n"
+    r = netdsl.checks(text, input_shape=(3, 8, 8))
+    torch.manual_seed(0)
+    model = netdsl.loads(text, input_shape=(3, 8, 8)).eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), interpret(model, r.net, x)[r.net.output_node])
+
+
+def test_lowering_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, netdsl; from netdsl import lower, codegen\n"
+            "codegen.generate(netdsl.check('googlenet'))\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_code_model_is_torch_free_data():
+    model = lower.lower(netdsl.check("resnet18"))
+    assert model.network.name == "ResNet18" and [c.name for c in model.classes] == ["Basic"]
+    assert [p.name for p in model.classes[0].params] == ["in_channels", "c", "s"]
+
+
+def test_train_only_output_inside_a_stage():
+    text = "conv 3x3 p1 x8\nstage = { conv 3x3 p1 x8; aux a = gap > flatten > linear 10; conv 3x3 p1 x8 }\n" \
+           "gap; flatten; linear 5\n"
+    model = netdsl.loads(text, input_shape=(3, 16, 16))
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        out = model.train()(x)
+        assert out._fields == ("main", "a") and out.a.shape == (2, 10) and out.main.shape == (2, 5)
+        assert model.eval()(x).shape == (2, 5)
+
+
+def test_feature_vector_input():
+    text = "input 64\nlinear 32 bn act=relu > dropout 0.1 > linear 10 > bn affine=false\n"
+    r = netdsl.checks(text)
+    model = netdsl.loads(text).eval()
+    assert isinstance(model.bn1, torch.nn.BatchNorm1d) and model(torch.randn(3, 64)).shape == (3, 10)
+    assert sum(p.numel() for p in model.parameters()) == r.total.params
+
+
+# ------------------------------------------------------------------------ random networks
+
+_DEFINES = """define blk(c, s=1) = residual<3x3/s:c > 3x3:c act=none> > relu
+define inc(a, b) = inception<1x1:a | 1x1:b > 3x3:a | pool 3x3/1 > 1x1:b>
+define se(c, r=4) = mul<id | gap > conv 1x1 out=(c/r) > relu > conv 1x1 out=c > sigmoid>
+define dl(k) = concat<id | bn > relu > 1x1:(2*k) > bn > relu > 3x3:k>
+define frac(c, n) = if n == 1 then 3x3:c else mean<3x3:c | frac(c, n-1) > frac(c, n-1)>
+define sep(c, k, s=1) = relu > dw k/s padding=same > 1x1:c > bn
+define pre(c) = residual<bn > relu > 3x3:c > bn > relu > 3x3:c>
+define cell2(c, h, p) = add<h > 3x3:c | p > 1x1:c>
+define dp(c) = residual(droppath=0.2)<3x3:c > 3x3:c>
+define jn(c) = join(droppath=0.15, global_droppath=0.5)<3x3:c | 3x3:c > 3x3:c>
+define hd(k) = gap > flatten > linear k
+define wide(c, w=2) = 1x1:(c*w) > 3x3:(c*w) > 1x1:c
+define trn = bn > relu > conv 1x1 ratio=0.5 > avgpool 2/2
+"""
+
+
+def _random_network(rng) -> str:
+    """A random valid network mixing every construct (grown a statement at a time, each checked)."""
+    lines = [f"network n(classes={rng.choice([3, 10])}, w={rng.choice([4, 8])})", "input 3x16x16",
+             rng.choice(["defaults conv bias=false bn act=relu", ""]),
+             rng.choice(["init kaiming", "init vgg", "init googlenet", ""]), _DEFINES, "s0 = conv 3x3 p1 x8"]
+    ch = 8
+    for i in range(rng.randint(1, 6)):
+        for _ in range(4):
+            c = rng.choice([4, 8, 12])
+            st = rng.choice([
+                f"conv 3x3/{rng.choice([1, 2])} p1 out=(w*{rng.choice([1, 2])})", f"blk({c}, s={rng.choice([1, 2])})",
+                f"blk({c}) x{rng.choice([2, 3])}", f"inc({rng.choice([2, 4])}, {rng.choice([2, 6])})", f"se({ch})",
+                f"dl({rng.choice([2, 4])}) x{rng.choice([1, 3])}", f"frac({c}, {rng.choice([1, 2, 3])})",
+                f"sep({c}, {rng.choice([3, 5])}, {rng.choice([1, 2])})", f"pre({ch})", f"dp({ch})", f"jn({c})",
+                f"wide({c})", "trn", "pool 2/2 ceil", "avgpool 3x3/1 p1", "dropout 0.5", "relu6",
+                f"residual<3x3:{ch} > relu> x2", f"add<id | 3x3:{ch}> > sigmoid", f"concat<3x3:{c} | id | pool 3x3/1>",
+            ])
+            st = (f"st{i} = " if rng.random() < 0.3 else "") + st
+            extra = [f"aux a{i} = hd(classes)"] if rng.random() < 0.15 else []
+            try:
+                r = netdsl.checks("\n".join([*lines, st, *extra]) + "\n")
+            except NetdslError:
+                continue
+            lines += [st, *extra]
+            ch = r.net.node(r.net.output_node)["shape"][0]
+            break
+    if rng.random() < 0.3:  # a cell taking two tensors, when their sizes allow it
+        cell = ["t1 = conv 3x3 p1 x8", "cell = cell2(8, t1, s0)"]
+        try:
+            netdsl.checks("\n".join([*lines, *cell]) + "\n")
+            lines += cell
+        except NetdslError:
+            pass
+    heads = ["gap; flatten; linear classes", "hd(classes)", "gap; flatten; dropout 0.2 > linear classes"]
+    lines.append(rng.choice(heads))
+    return "\n".join(lines) + "\n"
+
+
+def test_random_networks():
+    """Random networks: load() equals check() and the IR's graph; compile() equals load()."""
+    import random
+
+    from hypothesis import given, note, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=12, deadline=None, derandomize=True, database=None)
+    @given(st.integers(0, 2**32))
+    def check_one(seed):
+        text = _random_network(random.Random(seed))
+        note(text)
+        r = netdsl.checks(text)
+        torch.manual_seed(0)
+        model = netdsl.loads(text)
+        assert (sum(p.numel() for p in model.parameters()),
+                sum(p.numel() for p in model.parameters() if p.requires_grad)) == expected_totals(r)
+        x = torch.randn(2, 3, 16, 16)
+        with torch.no_grad():
+            model.train()(x)
+            got = model.eval()(x)
+            torch.testing.assert_close(got, interpret(model, r.net, x)[r.net.output_node])
+        ns = exec_source(netdsl.compiles(text))
+        with META:
+            twin = ns[type(model).__name__]()
+        twin.load_state_dict(model.state_dict(), assign=True)
+        for key, buf in model.named_buffers():
+            if twin.get_buffer(key).is_meta:
+                owner, _, leaf = key.rpartition(".")
+                twin.get_submodule(owner)._buffers[leaf] = buf
+        with torch.no_grad():
+            assert torch.equal(twin.eval()(x), got)
+
+    check_one()
