@@ -1268,6 +1268,7 @@ class NameAllocator:
 
     def __init__(self, taken: Iterable[str] = ()):
         self.taken = set(taken)
+        self.next: dict[str, int] = {}  # next counter to try per stem (names are only ever added)
 
     def take(self, name: str) -> str:
         self.taken.add(name)
@@ -1276,9 +1277,10 @@ class NameAllocator:
     def fresh(self, stem: str, numbered: bool, total: int) -> str:
         if not numbered and total == 1 and stem not in self.taken and stem not in RESERVED:
             return self.take(stem)
-        k = 1
+        k = self.next.get(stem, 1)
         while f"{stem}{k}" in self.taken or f"{stem}{k}" in RESERVED:
             k += 1
+        self.next[stem] = k + 1
         return self.take(f"{stem}{k}")
 
 
@@ -1295,6 +1297,9 @@ def _flatten_members(net: Net, scope: Scope) -> list:
 
 def _decide(net: Net, scope: Scope, parent_seq: bool) -> None:
     """Decide, top-down, which scopes become modules, and collapse single-member names."""
+    child_scopes = [c for c in scope.children if isinstance(c, Scope)]
+    # a define whose only sub-scope is one block: that block's layers live in the define's class
+    sole_scope = child_scopes[0] if len(child_scopes) == 1 else None
     for ch in scope.children:
         if not isinstance(ch, Scope):
             continue
@@ -1305,9 +1310,7 @@ def _decide(net: Net, scope: Scope, parent_seq: bool) -> None:
         if ch.kind == "define":
             ch.module = True
         elif ch.kind == "block":
-            blocks = [c for c in scope.children if isinstance(c, Scope) and c.kind == "block"]
-            main = scope.kind == "define" and len(blocks) == 1 and all(
-                not isinstance(c, Scope) or c is ch for c in scope.children)
+            main = scope.kind == "define" and sole_scope is ch
             ch.module = not main or parent_seq
             if main and not parent_seq:
                 scope.main_block = ch
