@@ -1951,16 +1951,39 @@ def load_source(source: str, name: str) -> types.ModuleType:
     return mod
 
 
+# Generated source per input: (texts of every file that shaped the IR, input shape, parameters).
+# The report is a pure function of these, so loading the same network again skips code generation.
+_SOURCES_BY_INPUT: dict[tuple, tuple[str, str]] = {}
+
+
+def _fingerprint(report) -> tuple | None:
+    from .errors import _SOURCES
+
+    net = report.net
+    files = {net.file} | {span.file for _, span in net.graph.nodes(data="span")}
+    texts = tuple((f, _SOURCES.get(f)) for f in sorted(files))
+    if any(t is None for _, t in texts):
+        return None
+    params = tuple(sorted((k, repr(v)) for k, v in net.params.items()))
+    return (texts, tuple(net.input_shape), params)
+
+
 def build_module(report, device=None):
     """A torch.nn.Module of the network: an instance of the class that `netdsl compile` writes."""
     import torch
 
     from . import codegen
 
-    model = lower(report)
-    source = codegen.render(model)
+    key = _fingerprint(report)
+    hit = _SOURCES_BY_INPUT.get(key) if key is not None else None
+    if hit is None:
+        model = lower(report)
+        hit = (codegen.render(model), model.network.name)
+        if key is not None:
+            _SOURCES_BY_INPUT[key] = hit
+    source, class_name = hit
     mod = load_source(source, report.net.name)
-    cls = getattr(mod, model.network.name)
+    cls = getattr(mod, class_name)
     if device is None:
         return cls()
     with torch.device(device):

@@ -394,3 +394,22 @@ def test_random_networks():
             assert torch.equal(twin.eval()(x), got)
 
     check_one()
+
+
+def test_repeated_load_reuses_code_only_for_identical_input(tmp_path):
+    """The source cache of build_module is keyed on every input that shapes the IR."""
+    p = tmp_path / "net.net"
+    p.write_text("conv 3x3 p1 x8\ngap; flatten\nlinear 4\n")
+    a = netdsl.load(p, input_shape=(3, 8, 8))
+    p.write_text("conv 3x3 p1 x16\ngap; flatten\nlinear 4\n")  # same name, new text
+    b = netdsl.load(p, input_shape=(3, 8, 8))
+    assert a.conv1.out_channels == 8 and b.conv1.out_channels == 16
+    (tmp_path / "inc.net").write_text("define blk(c) = 3x3:c\n")
+    q = tmp_path / "main.net"
+    q.write_text('include "inc.net"\nblk(4)\n')
+    c = netdsl.load(q, input_shape=(3, 8, 8))
+    (tmp_path / "inc.net").write_text("define blk(c) = 3x3:c > 1x1:c\n")  # only the include changes
+    d = netdsl.load(q, input_shape=(3, 8, 8))
+    assert sum(p.numel() for p in d.parameters()) > sum(p.numel() for p in c.parameters())
+    e = netdsl.load("resnet18", classes=7, device="meta")
+    assert e.fc.out_features == 7
