@@ -1159,7 +1159,8 @@ def _build(b: _Builder, program: A.Program, overrides, input_shape, limits, P, s
     if any(d < 1 for d in shape):
         raise NetdslNameError("input sizes must be at least 1", span=own_input.span if own_input else None,
                               expected="sizes >= 1", found="x".join(map(str, shape)))
-    name = header.name if header else (program.file.rsplit("/", 1)[-1].removesuffix(".net") or "net")
+    stem = program.file.rsplit("/", 1)[-1].removesuffix(".net")
+    name = header.name if header else ("net" if stem.startswith("<") else stem or "net")
     if not name.isidentifier():
         name = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") or "net"
         if name[0].isdigit():

@@ -867,15 +867,16 @@ register(OpSpec(
 # ------------------------------------------------------------------------ zero padding
 
 
+def _need_sizes(op: str, values: tuple, n: int, what: str, example: str) -> None:
+    if len(values) != n:
+        raise ShapeProblem(f"{op} takes {what}, found {len(values)}", expected=example,
+                           found="x".join(map(str, values)))
+
+
 def _pad_shape(a, ins):
     x = ins[0]
     _need_rank("pad", x, 3)
-    if len(a["sides"]) != 4:
-        raise ShapeProblem(
-            f"pad takes four sizes (left x right x top x bottom), found {len(a['sides'])}",
-            expected="sides like 0x1x0x1",
-            found="x".join(map(str, a["sides"])),
-        )
+    _need_sizes("pad", a["sides"], 4, "four sizes (left x right x top x bottom)", "sides like 0x1x0x1")
     left, right, top, bottom = a["sides"]
     return (x[0], x[1] + top + bottom, x[2] + left + right)
 
@@ -893,12 +894,7 @@ register(OpSpec(
 def _crop_shape(a, ins):
     x = ins[0]
     _need_rank("crop", x, 3)
-    if len(a["offset"]) != 2:
-        raise ShapeProblem(
-            f"crop takes two offsets (top x left), found {len(a['offset'])}",
-            expected="an offset like 1x1",
-            found="x".join(map(str, a["offset"])),
-        )
+    _need_sizes("crop", a["offset"], 2, "two offsets (top x left)", "an offset like 1x1")
     top, left = a["offset"]
     if top >= x[1] or left >= x[2]:
         raise ShapeProblem("crop: offset removes the whole feature map",
