@@ -88,6 +88,7 @@ class Scope:
     sequential: bool = False
     main_block: Scope | None = None
     members: list = field(default_factory=list)  # namespace members of a module scope, in order
+    collapsed_to: Scope | int | None = None  # a named stage of one layer or block is that member
 
     def add(self, child) -> None:
         self.children.append(child)
@@ -1402,6 +1403,7 @@ def _set_name(net: Net, parent: Scope, mem, name: str) -> None:
             mem.name = name
             mem.path = prefix + name
             mem.module = False
+            mem.collapsed_to = target
             _set_name(net, parent, target, name)
             return
         mem.name = name

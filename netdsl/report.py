@@ -79,24 +79,10 @@ def _scope_row(net: Net, scope: Scope, depth: int) -> Row:
 
 
 def _member_row(net: Net, mem, depth: int) -> Row:
+    while isinstance(mem, Scope) and mem.collapsed_to is not None:  # `fc = linear 10` is the layer fc
+        mem = mem.collapsed_to
     if isinstance(mem, Scope):
-        # a collapsed stage (a name on a single module) shows as that module
-        target = mem
-        while target.members == [] and target.name is not None and not target.module:
-            inner = [c for c in target.children]
-            if len(inner) == 1 and isinstance(inner[0], Scope):
-                target = inner[0]
-            elif len(inner) >= 1:
-                nodes = [c for c in target.nodes()]
-                named = [c for c in nodes if net.node(c).get("path") == target.path]
-                if named:
-                    return _node_row(net, named[0], depth)
-                break
-            else:
-                break
-        if target.members or target.module:
-            return _scope_row(net, target, depth)
-        return _scope_row(net, target, depth)
+        return _scope_row(net, mem, depth)
     return _node_row(net, mem, depth)
 
 
