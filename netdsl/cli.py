@@ -112,7 +112,9 @@ def cmd_check(args) -> int:
     if args.batch < 1:
         raise UsageError("--batch must be at least 1")
     if args.json:
-        print(json.dumps(R.to_json(rep, args.batch, args.dtype, args.optimizer), indent=1))
+        doc = R.to_json(rep, args.batch, args.dtype, args.optimizer)
+        # indented for people at a terminal; compact (and C-encoded, 10x faster) for programs
+        print(json.dumps(doc, indent=1) if sys.stdout.isatty() else json.dumps(doc))
     else:
         print(R.table(rep, None if args.depth == 0 else args.depth, args.batch, args.dtype, args.optimizer))
     return 0

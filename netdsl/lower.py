@@ -553,19 +553,18 @@ def _walk(obj, define=None):
     if isinstance(obj, A.Define):
         define = obj
     yield obj, define
-    if isinstance(obj, tuple):
-        for x in obj:
-            yield from _walk(x, define)
-        return
-    fields_ = getattr(obj, "__dataclass_fields__", None)
+    fields_ = getattr(obj, "_fields", None)  # AST nodes are NamedTuples
     if fields_ is None:
+        if isinstance(obj, (tuple, list)):  # a tuple of nodes
+            for x in obj:
+                yield from _walk(x, define)
         return
     for f in fields_:
         if f == "span" or f.endswith("_span"):
             continue
         v = getattr(obj, f)
-        if isinstance(v, (tuple, list)) or hasattr(v, "__dataclass_fields__"):
-            yield from _walk(tuple(v) if isinstance(v, list) else v, define)
+        if isinstance(v, (tuple, list)):
+            yield from _walk(v, define)
 
 
 class _Sources:
