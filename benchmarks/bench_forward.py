@@ -50,7 +50,12 @@ def main() -> int:
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--baseline", choices=["reference", "torchvision"], default="reference",
+                    help="hand-written tests/reference ResNet-50, or torchvision's (where it imports)")
     args = ap.parse_args()
+    build_reference = reference_resnet50
+    if args.baseline == "torchvision":
+        from torchvision.models import resnet50 as build_reference  # same state_dict keys as netdsl's
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
@@ -60,16 +65,16 @@ def main() -> int:
 
     # construction: netdsl.load (parse + check + codegen + exec + build + init) vs the class
     cold = timed(lambda: netdsl.load("resnet50"), torch.device("cpu"))  # first call: imports jinja2, templates
-    reference_resnet50()
+    build_reference()
     ctor_n, ctor_r = [], []
     for i in range(max(6, args.rounds)):
-        pair = [("n", lambda: netdsl.load("resnet50")), ("r", reference_resnet50)]
+        pair = [("n", lambda: netdsl.load("resnet50")), ("r", build_reference)]
         for tag, fn in pair if i % 2 == 0 else pair[::-1]:
             dt = timed(fn, torch.device("cpu"))
             (ctor_n if tag == "n" else ctor_r).append(dt)
 
     ours = netdsl.load("resnet50").to(device)
-    ref = reference_resnet50().to(device)
+    ref = build_reference().to(device)
     ref.load_state_dict(ours.state_dict())  # identical keys: same weights, same work
     mf = torch.channels_last if args.channels_last else torch.contiguous_format
     ours, ref = ours.to(memory_format=mf), ref.to(memory_format=mf)
