@@ -18,6 +18,7 @@ class Row:
     name: str
     op: str
     line: int | None
+    file: str | None
     output_shape: tuple[int, ...] | None
     params: int
     macs: int
@@ -64,15 +65,16 @@ def _scope_op(scope: Scope) -> str:
 
 def _node_row(net: Net, nid: int, depth: int) -> Row:
     n = net.node(nid)
-    return Row(n.get("path") or n["op"], _args_text(n), n["span"].line, n["shape"], n["params"], n["macs"],
-               depth, n.get("aux", False))
+    return Row(n.get("path") or n["op"], _args_text(n), n["span"].line, n["span"].file, n["shape"], n["params"],
+               n["macs"], depth, n.get("aux", False))
 
 
 def _scope_row(net: Net, scope: Scope, depth: int) -> Row:
     t: Totals = scope_totals(net, scope)
     out = net.node(scope.output).get("shape") if scope.output is not None else None
     aux = scope.aux or any(net.node(n).get("aux") for n in scope.nodes())
-    row = Row(scope.path or scope.label, _scope_op(scope), scope.span.line, out, t.params, t.macs, depth, aux)
+    row = Row(scope.path or scope.label, _scope_op(scope), scope.span.line, scope.span.file, out, t.params, t.macs,
+              depth, aux)
     for mem in scope.members:
         row.children.append(_member_row(net, mem, depth + 1))
     return row
@@ -125,8 +127,8 @@ def table(report: Report, depth: int | None = 2, batch: int = 1, dtype: str = "f
     body = []
     for r in all_rows:
         name = "  " * r.depth + r.name + (" (train only)" if r.aux and r.depth == 0 else "")
-        body.append((name, r.op, _fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}",
-                     str(r.line) if r.line else ""))
+        where = "" if not r.line else str(r.line) if r.file == net.file else f"{r.file}:{r.line}"
+        body.append((name, r.op, _fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", where))
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
     widths[1] = min(widths[1], 44)
 
@@ -163,7 +165,7 @@ def table(report: Report, depth: int | None = 2, batch: int = 1, dtype: str = "f
 
 
 def _row_json(r: Row) -> dict:
-    d = {"name": r.name, "op": r.op, "line": r.line,
+    d = {"name": r.name, "op": r.op, "file": r.file, "line": r.line,
          "output_shape": list(r.output_shape) if r.output_shape else None,
          "params": r.params, "macs": r.macs}
     if r.aux:
