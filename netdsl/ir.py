@@ -1015,7 +1015,13 @@ def _network_params(header: A.Network | None, given: dict[str, Value], b: _Build
         elif p.default is not None:
             values[p.name] = b.eval(p.default, Env(dict(values), {}, {}, {}))
         else:
-            raise UsageError(f"the network parameter `{p.name}` has no default: give it with -D {p.name}=...")
+            raise NetdslNameError(
+                f"the network parameter `{p.name}` has no value",
+                span=p.span,
+                expected=f"a default in the header (`{p.name}=...`) or a value from outside",
+                found=f"`{p.name}` with no default, and no value given",
+                hint=f"netdsl check FILE -D {p.name}=...  /  netdsl.load(FILE, {p.name}=...)",
+            )
     return values
 
 

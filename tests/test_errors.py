@@ -125,7 +125,6 @@ def test_crlf_reports_the_right_line_and_a_clean_source_line(tmp_path, capsys, m
     ["check"],
     ["check", "no_such_network_anywhere"],
     ["check", "lib"],  # a folder
-    ["check", "lib/needs_param.net"],  # a network parameter without a default needs -D
     ["check", "lib/needs_param.net", "-D", "nonexistent=3"],
     ["check", "empty_file.net", "--input", "3x0x8"],
     ["check", "empty_file.net", "--input", "three"],

@@ -45,10 +45,8 @@ def outcome(text: str, name: str = "fuzz.net", limits: Limits | None = None):
         assert re.match(r"^[^\n]+:\d+:\d+: error: ", rendered), rendered
         assert "Traceback" not in rendered and "__ANON" not in rendered and "$END" not in rendered
         return e
-    except UsageError as e:
-        # the only usage error a text can cause: a network parameter without a default needs -D
-        assert "has no default" in str(e), str(e)
-        return e
+    except UsageError as e:  # text can only cause located errors, never usage errors
+        raise AssertionError(f"usage error from .net text: {e}") from e
 
 
 # ------------------------------------------------------------------ (a) random token streams
