@@ -17,6 +17,7 @@ Expansion is purely structural; shapes are inferred afterwards (`shapes.infer`).
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import keyword
 import os
@@ -86,7 +87,6 @@ class Scope:
     path: str = ""
     module: bool = False
     sequential: bool = False
-    main_block: Scope | None = None
     members: list = field(default_factory=list)  # namespace members of a module scope, in order
     collapsed_to: Scope | int | None = None  # a named stage of one layer or block is that member
 
@@ -140,7 +140,6 @@ class Net:
     params: dict  # network parameters, as evaluated
     aux_outputs: dict[str, int] = field(default_factory=dict)
     init: str = "torch"
-    init_args: dict = field(default_factory=dict)
     frozen: list[tuple[str, Span]] = field(default_factory=list)
     frozen_except: list[str] = field(default_factory=list)
 
@@ -209,7 +208,7 @@ def _src_text(e) -> str:
 
 # Names that cannot be attributes of a generated nn.Module.
 RESERVED = frozenset(
-    set(keyword.kwlist) | set(dir(__builtins__) if isinstance(__builtins__, dict) is False else __builtins__)
+    set(keyword.kwlist) | set(dir(builtins))
     | {"forward", "training", "to", "cuda", "cpu", "eval", "train", "parameters", "buffers", "modules",
        "children", "state_dict", "load_state_dict", "apply", "type", "float", "double", "half", "bfloat16",
        "zero_grad", "register_buffer", "register_parameter", "add_module", "named_modules",
@@ -239,7 +238,6 @@ class _Builder:
         self.depth = 0
         self.aux: dict[str, int] = {}
         self.init = "torch"
-        self.init_args: dict = {}
         self.frozen: list[tuple[str, Span]] = []
         self.frozen_except: list[str] = []
         self.replacements: dict[str, tuple[A.Assign, Env]] = {}
@@ -578,7 +576,6 @@ class _Builder:
     def repeat(self, it: A.Repeat, x: int, env: Env, scope: Scope) -> int:
         n = self._count(it.count, env, "repeat count")
         before = self.count
-        first_scopes = len(scope.children)
         x = self._one_rep(it.item, x, env, scope, 1 if n > 1 else None)
         per = self.count - before
         if per * (n - 1) + self.count > self.limits.max_layers:
@@ -589,7 +586,6 @@ class _Builder:
                 trail=scope.trail(),
                 hint="raise the limit with --max-layers (or NETDSL_MAX_LAYERS) if this is intended",
             )
-        del first_scopes
         for k in range(2, n + 1):
             x = self._one_rep(it.item, x, env, scope, k)
         return x
@@ -1152,7 +1148,7 @@ def _build(b: _Builder, program: A.Program, overrides, input_shape, limits, P, s
         base_name = bheader.name if bheader else None
         for s in base_prog.stmts:
             if isinstance(s, A.Init):
-                b.init, b.init_args = s.scheme, {}
+                b.init = s.scheme
 
     own_input = next((s for s in program.stmts if isinstance(s, A.Input)), None)
     shape = input_shape or (own_input.dims if own_input else None) or base_input or (3, 224, 224)
@@ -1303,7 +1299,7 @@ def _flatten_members(net: Net, scope: Scope) -> list:
     return out
 
 
-def _decide(net: Net, scope: Scope, parent_seq: bool) -> None:
+def _decide(net: Net, scope: Scope) -> None:
     """Decide, top-down, which scopes become modules, and collapse single-member names."""
     child_scopes = [c for c in scope.children if isinstance(c, Scope)]
     # a define whose only sub-scope is one block: that block's layers live in the define's class
@@ -1313,18 +1309,15 @@ def _decide(net: Net, scope: Scope, parent_seq: bool) -> None:
             continue
         if ch.inline:  # inside a join block (FractalNet): its layers belong to the enclosing module
             ch.module = False
-            _decide(net, ch, False)
+            _decide(net, ch)
             continue
         if ch.kind == "define":
             ch.module = True
         elif ch.kind == "block":
-            main = scope.kind == "define" and sole_scope is ch
-            ch.module = not main or parent_seq
-            if main and not parent_seq:
-                scope.main_block = ch
+            ch.module = not (scope.kind == "define" and sole_scope is ch)
         elif ch.kind in ("named", "branch"):
             ch.module = True
-        _decide(net, ch, False)
+        _decide(net, ch)
         if ch.kind in ("named", "branch"):
             members = _flatten_members(net, ch)
             if not members:
@@ -1425,7 +1418,7 @@ def assign_names(net: Net) -> None:
     """Give every module and layer its attribute name and dotted path (state_dict prefix)."""
     root = net.root
     root.module = True
-    _decide(net, root, False)
+    _decide(net, root)
     for nid in net.op_nodes():
         net.node(nid).setdefault("name", None)
         net.node(nid).setdefault("path", None)

@@ -753,10 +753,6 @@ def _sum_channels(a, ins):
     return total
 
 
-def _mean_inline(n_inputs_fmt):
-    return n_inputs_fmt
-
-
 register(OpSpec(
     name="concat", doc="concatenate along channels", args=(), positional=(),
     shape=_concat_shape, params=_zero, macs=_zero, saved=_zero, channels=_sum_channels,

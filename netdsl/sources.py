@@ -16,9 +16,8 @@ from .errors import NetdslError, NetdslLimitError, Span, UsageError, register_so
 
 _PKG = Path(__file__).resolve().parent
 
-# Limits on what is read (raise with the environment variable or the CLI flag).
+# The largest .net file read (raise it with the environment variable NETDSL_MAX_FILE_BYTES).
 MAX_FILE_BYTES = int(os.environ.get("NETDSL_MAX_FILE_BYTES", 4 * 1024 * 1024))
-MAX_INCLUDE_DEPTH = 16
 
 
 def _data_dir(name: str) -> Path:
