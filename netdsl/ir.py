@@ -76,7 +76,13 @@ class Scope:
     index: int | None = None  # 1-based position among repeats
     call: str | None = None  # how the define was called, e.g. "bottleneck(128, s=2)"
     define: str | None = None
-    define_args: dict = field(default_factory=dict)
+    define_args: dict = field(default_factory=dict)  # values of the non-tensor arguments
+    # how each define parameter got its value: {param: (how, expression)} with how one of
+    # "pos" / "kw" (the expression as written at the call, in the caller's names) or "default"
+    # (the default expression of the define, in the define's own names)
+    arg_exprs: dict = field(default_factory=dict)
+    tensor_args: dict = field(default_factory=dict)  # tensor parameters: {param: node id}
+    define_node: A.Define | None = None  # the define this instance expands
     aux: bool = False
     children: list = field(default_factory=list)  # Scope | node id, in order
     input: int | None = None
@@ -644,10 +650,12 @@ class _Builder:
         return y
 
     def bind_call(self, info: DefineInfo, call_args: tuple[A.CallArg, ...], span: Span, env: Env):
-        """Bind a define call's arguments: (values, tensor arguments, the callee's variables)."""
+        """Bind a define call's arguments: (values, tensor arguments, the callee's variables, and for
+        each parameter how it was given with its expression, as `Scope.arg_exprs` records)."""
         d = info.node
         bound: dict[str, Value] = {}
         tensor_args: dict[str, int] = {}
+        exprs: dict[str, tuple[str, A.Expr]] = {}
         pos = [p.name for p in d.params]
         for ca in call_args:
             if ca.name is None:
@@ -673,6 +681,7 @@ class _Builder:
                     pos.remove(name)
             if name in bound:
                 raise NetdslNameError(f"{d.name}: `{name}` given twice", span=ca.span)
+            exprs[name] = ("pos" if ca.name is None else "kw", ca.value)
             if isinstance(ca.value, A.Name) and ca.value.id in env.tensors and ca.value.id not in env.vars:
                 tensor_args[name] = env.tensors[ca.value.id]  # a cell taking several inputs
                 bound[name] = ca.value.id
@@ -691,13 +700,14 @@ class _Builder:
                 tmp = dict(callee_vars)
                 tmp.update(bound)
                 bound[p.name] = self.eval(p.default, Env(tmp, {}, {}, env.defines))
+                exprs[p.name] = ("default", p.default)
         callee_vars.update(bound)
-        return bound, tensor_args, callee_vars
+        return bound, tensor_args, callee_vars, exprs
 
     def call(self, info: DefineInfo, call_args: tuple[A.CallArg, ...], span: Span, x: int, env: Env,
              scope: Scope) -> int:
         d = info.node
-        bound, tensor_args, callee_vars = self.bind_call(info, call_args, span, env)
+        bound, tensor_args, callee_vars, exprs = self.bind_call(info, call_args, span, env)
         self.depth += 1
         if self.depth > self.limits.max_depth:
             self.depth = 0
@@ -714,6 +724,9 @@ class _Builder:
         for k in tensor_args:
             callee_vars.pop(k, None)
         sub.define_args = {k: v for k, v in bound.items() if k not in tensor_args}
+        sub.arg_exprs = {p.name: exprs[p.name] for p in d.params if p.name in sub.define_args}
+        sub.tensor_args = dict(tensor_args)
+        sub.define_node = d
         denv = Env(callee_vars, dict(tensor_args), dict(info.defaults), env.defines, in_block=False)
         body = d.body
         while isinstance(body, A.CondBody):
@@ -1065,7 +1078,7 @@ class _Sizer:
             if info is None:
                 return 1
             args = () if isinstance(it, A.Layer) else it.args
-            bound, tensors, callee = self.b.bind_call(info, args, it.span, env)
+            bound, tensors, callee, _ = self.b.bind_call(info, args, it.span, env)
             if tensors:
                 return 0
             key = (name, tuple(sorted((k, repr(v)) for k, v in bound.items())))
