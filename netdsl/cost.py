@@ -98,9 +98,7 @@ def analyze(net: Net) -> Report:
         node["macs"] = spec.macs(node["args"], ins, out)
         node["saved"] = spec.saved(node["args"], ins, out)
         node["out_numel"] = _numel(out)
-        counts = node["op"] in ("conv", "dw", "linear") or (
-            node["op"] == "shortcut" and ops.shortcut_plan(node["args"], ins) is not None)
-        node["activations"] = node["out_numel"] if counts else 0
+        node["activations"] = spec.activations(node["args"], ins, out)
         node.setdefault("trainable", True)
         scope = node["scope"]
         aux_name = None

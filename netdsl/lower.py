@@ -182,8 +182,24 @@ def stmt_key(s) -> str:
 
 RESERVED_PY = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {
     "self", "torch", "nn", "F", "Tensor", "namedtuple", "Any", "super", "__class__"}
-HELPER_MODULES = {"DropPath": "drop_path", "Join": "join"}  # modules of ours, emitted with the code
-HELPER_ORDER = ("drop_path", "mean_drop", "join")  # templates/helpers/*.py.j2
+
+
+def module_call(cls: str, items) -> Call:
+    """`nn.Conv2d(...)`, or a helper class of ours (`DropPath(...)`, emitted with the code)."""
+    return Call(cls if cls in ops.HELPERS else f"nn.{cls}", tuple(items))
+
+
+def helpers_used(texts) -> list[str]:
+    """The helpers (ops.HELPERS) the generated code names, with the helpers they need, in order."""
+    text = "\n".join(texts)
+    found = {h for h in ops.HELPERS if re.search(rf"\b{h}\b", text)}
+    todo = list(found)
+    while todo:
+        for need in ops.HELPERS[todo.pop()].needs:
+            if need not in found:
+                found.add(need)
+                todo.append(need)
+    return [h for h in ops.HELPERS if h in found]
 
 # CamelCase of well-known family names (cosmetic: resnet50 -> ResNet50).
 _FAMILIES = {"resnet": "ResNet", "resnext": "ResNeXt", "vgg": "VGG", "googlenet": "GoogLeNet", "lenet": "LeNet",
@@ -347,17 +363,6 @@ class _Sources:
 
 # ------------------------------------------------------------------------ lowering
 
-# Arguments whose value changes no shape but the channels the channel rules track: a network
-# parameter used only in these positions becomes a constructor argument of the network class.
-SAFE_ARGS = {("linear", "out"), ("dropout", "p"), ("dropout2d", "p"), ("droppath", "p"), ("bn", "eps"),
-             ("bn", "momentum"), ("lrn", "alpha"), ("lrn", "beta"), ("lrn", "k"), ("leaky_relu", "slope"),
-             ("elu", "alpha")}
-# Producers whose output autograd does not keep: an in-place activation may overwrite it.
-INPLACE_OK = {"conv", "dw", "linear", "bn", "add", "concat", "mean", "join", "maxpool", "avgpool",
-              "adaptive_avgpool", "adaptive_maxpool", "gap", "gmp", "shortcut", "pad"}
-_PROBE_INTS = [9_000_011 + 2 * k for k in range(64)]
-_PROBE_FLOATS = [0.123456789 + k * 1e-9 for k in range(64)]
-
 
 def _numel(shape) -> int:
     return math.prod(shape)
@@ -395,7 +400,9 @@ class _Ctx:
     shared: dict = field(default_factory=dict)  # attribute -> the member nodes using it
     own_nodes: list = field(default_factory=list)  # every node of the scope the class is built for
 
-    def code(self, v) -> Raw:
+    def code(self, v):
+        if isinstance(v, ops.ModuleCall):
+            return module_call(v.cls, [self.code(x) if k is None else Kw(k, self.code(x)) for k, x in v.args])
         for var in as_sym(v).vars() if isinstance(v, Sym) else ():
             self.used.setdefault(var.key, var)
         return Raw(literal(v))
@@ -418,8 +425,6 @@ class Lowerer:
         self.file = display_file(self.net)
         self.groups: dict[str, _Built] = {}  # class key -> built class (named)
         self.order: list[ClassModel] = []
-        self.helpers: set[str] = set()
-        self.uses_torch = False
         self.records: dict[Span, list] = {}  # Name span -> ["safe"/"unsafe"/("call", define, param)]
         self.global_names = Names()
         self.define_types = self._define_types()
@@ -550,9 +555,13 @@ class Lowerer:
         r = self.report
         header = self._header(r)
         outputs = (self.outputs_name, ["main", *net.aux_outputs]) if self.outputs_name else None
+        classes = [*self.order, model]
+        helpers = helpers_used(stmt_key(st) for c in classes for st in (*c.init, *c.forward))
+        uses_torch = any(re.search(r"\btorch\.", stmt_key(st)) for c in classes for st in c.forward) or any(
+            ops.HELPERS[h].uses_torch for h in helpers)
         return CodeModel(name=self.factory, file=self.file, header=header, classes=list(self.order),
-                         network=model, helpers=[h for h in HELPER_ORDER if h in self.helpers], outputs=outputs,
-                         uses_torch=self.uses_torch or bool(self.helpers & {"mean_drop", "join"}))
+                         network=model, helpers=[ops.HELPERS[h].source for h in helpers], outputs=outputs,
+                         uses_torch=uses_torch)
 
     def _header(self, r) -> list[str]:
         net = self.net
@@ -766,83 +775,24 @@ class Lowerer:
             return False
         if len(self.consumers.get(src, ())) != 1 or src in self.aux_nodes:
             return False
-        return self.node(src)["op"] in INPLACE_OK
+        return ops.REGISTRY[self.node(src)["op"]].inplace_target
 
     def ctor(self, ctx: _Ctx, nid: int, cin: Sym, cout: Sym, arg_syms: dict, arg_names: dict,
              inplace: bool = True) -> Call:
+        """The module of a layer, built by its op's constructor rule over symbolic arguments."""
         node = self.node(nid)
-        op = node["op"]
-        spec = ops.REGISTRY[op]
+        spec = ops.REGISTRY[node["op"]]
         low = spec.lowering
-        args, ins, out = node["args"], node["in_shapes"], node["shape"]
-        if args.get("padding") == "same" and "kernel" in arg_syms:  # (dilation * (kernel - 1)) // 2
-            ph, pw = ops.resolve_padding("same", args["kernel"], args.get("dilation", 1))
-            d = arg_syms.get("dilation", args.get("dilation", 1))
-            if ph == pw and not isinstance(d, tuple):
-                pad = (d * (arg_syms["kernel"] - 1)) // 2
-                if self.check(pad, ctx, ph):
-                    args = dict(args, padding=ph)
-                    arg_syms = dict(arg_syms, padding=pad)
-        kv, placed = self._probe(low.ctor, args, ins, out, cin, cout, arg_syms)
+        c = ops.Ctor(node["args"], arg_syms, cin, cout, node["in_shapes"], node["shape"])
+        kv = low.ctor(c)
         for name, used in arg_names.items():
-            if name == "out" or name in placed:
-                safe = (op, name) in SAFE_ARGS and (name != "out" or _contains(cout, arg_syms.get("out")))
-                self._record(used, "safe" if safe else "unsafe")
-            else:
-                self._record(used, "unsafe")
-        module = low.module
-        if op == "bn" and len(ins[0]) == 1:
-            module = "BatchNorm1d"
-        if module in HELPER_MODULES:
-            self.helpers.add(HELPER_MODULES[module])
-            if module == "Join":
-                self.helpers.add("mean_drop")
-            func = module
-        else:
-            func = f"nn.{module}"
-        items = []
-        for k, v in kv:
-            if v == "__IN__":
-                v = cin
-            if k == "inplace" and v is True and not inplace:
-                continue
-            code = ctx.code(v)
-            items.append(code if k is None else Kw(k, code))
-        return Call(func, tuple(items))
-
-    def _probe(self, ctor, args, ins, out, cin, cout, arg_syms):
-        """Constructor arguments with the symbolic ones in place.
-
-        The op's ctor omits arguments at PyTorch's defaults; calling it with probe values (never a
-        default) shows where each symbolic argument goes. An argument whose probe changes anything
-        else (padding "same" computed from a symbolic kernel) stays literal."""
-        base = ctor(args, ins, out, cin=cin, cout=cout)
-        cands = {k: s for k, s in arg_syms.items()
-                 if isinstance(args.get(k), (int, float)) and not isinstance(args.get(k), bool)}
-        if not cands:
-            return base, set()
-
-        def attempt(names):
-            pargs = dict(args)
-            probes = {}
-            for i, k in enumerate(names):
-                p = _PROBE_INTS[i] if isinstance(args[k], int) else _PROBE_FLOATS[i]
-                pargs[k] = p
-                probes[(type(p), p)] = k
-            try:
-                kv = ctor(pargs, ins, out, cin=cin, cout=cout)
-            except Exception:  # noqa: BLE001 - the ctor rejects the probe: no symbolic placement
-                return None
-            return _merge_probe(base, kv, probes, arg_syms)
-
-        names = sorted(cands)
-        got = attempt(names)
-        if got is None:
-            names = [k for k in names if attempt([k]) is not None]
-            got = attempt(names) if names else None
-        if got is None:
-            return base, set()
-        return got, set(names)
+            placed = name in c.used or (name == "out" and _contains(cout, arg_syms.get("out")))
+            free = spec.arg_index[name].free if name in spec.arg_index else False
+            self._record(used, "safe" if placed and free else "unsafe")
+        if low.inplace and inplace:
+            kv = [*kv, ("inplace", True)]
+        items = [ctx.code(v) if k is None else Kw(k, ctx.code(v)) for k, v in kv]
+        return module_call(low.module_for(node["in_shapes"][0]), items)
 
     # ---- layers
     def layer(self, ctx: _Ctx, nid: int) -> None:
@@ -871,16 +821,9 @@ class Lowerer:
         elif spec.lowering.inline is not None:
             for used in arg_names.values():
                 self._record(used, "unsafe")
-            inline = spec.lowering.inline
-            if "torch." in inline:
-                self.uses_torch = True
             args = node["args"]
-            if op == "mean" and node["args"].get("droppath"):
-                self.helpers.add("mean_drop")
-                p = literal(float(node["args"]["droppath"]))
-                ctx.ops.append(_Op(nid, list(ins), lambda vs, p=p: Raw(
-                    f"drop_path_mean([{', '.join(vs)}], {p}, self.training)"), stem="out", line=line))
-            elif inline == "{0}" and len(ins) >= 1:
+            inline = spec.lowering.inline_for(args)
+            if inline == "{0}" and len(ins) >= 1:
                 ctx.ops.append(_Op(nid, ins[:1], None, stem="out", line=line, alias=True))
             else:
                 ctx.ops.append(_Op(nid, list(ins), lambda vs, inline=inline, args=args: Raw(_inline(inline, vs, args)),
@@ -954,15 +897,11 @@ class Lowerer:
             return
         name = node.get("name") or Names(RESERVED_PY, ctx.taken | set(ctx.fields)).take(
             ops.REGISTRY["shortcut"].base_name)
-        conv = [ctx.code(cin), ctx.code(cout), Kw("kernel_size", Raw("1"))]
-        if not (isinstance(stride, Const) and stride.value == 1):
-            conv.append(Kw("stride", ctx.code(stride)))
-        if not args["bias"]:
-            conv.append(Kw("bias", Raw("False")))
-        items = [Call("nn.Conv2d", tuple(conv))]
-        if args["bn"]:
-            items.append(Call("nn.BatchNorm2d", (ctx.code(cout),)))
-        proj = Call("nn.Sequential", tuple(items))
+        low = ops.REGISTRY["shortcut"].lowering
+        concrete = dict(args, stride=stride.value if isinstance(stride, Const) else plan[1] if plan else 1)
+        c = ops.Ctor(concrete, {} if isinstance(stride, Const) else {"stride": stride}, cin, cout,
+                     node["in_shapes"], node["shape"])
+        proj = module_call(low.module, [ctx.code(v) if k is None else Kw(k, ctx.code(v)) for k, v in low.ctor(c)])
         line = node["span"]
         if isinstance(cond, Const):
             ctx.init.append(Assign(f"self.{name}", proj))
@@ -1263,7 +1202,8 @@ class Lowerer:
         out_var = var[final]
         if network and self._joins():
             columns, p = self._joins()
-            stmts.insert(0, If("self.training", [Expr(Raw(f"Join.sample({columns}, {literal(p)}, x.device)"))]))
+            draw = Raw(f"sample_columns(self, {columns}, {literal(p)}, x.device)")
+            stmts.insert(0, If("self.training", [Expr(draw)]))
         if network:
             if self.outputs_name:
                 fields_ = ", ".join([out_var] + [var[t] for t in aux_out])
@@ -1445,50 +1385,6 @@ def _contains(big: Sym, small) -> bool:
         return False
     keys = {v.key for v in big.vars()} if isinstance(big, Sym) else set()
     return bool(keys) and all(v.key in keys for v in small.vars())
-
-
-def _merge_probe(base: list, kv: list, probes: dict, syms: dict):
-    """Put symbols where the probes landed; None when the probes changed anything else."""
-
-    def probe_of(v):
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return probes.get((type(v), v))
-        return None
-
-    bpos = [v for k, v in base if k is None]
-    bkw = {k: v for k, v in base if k is not None}
-    seen: set[str] = set()
-    out = []
-    pos_i = 0
-    for k, v in kv:
-        p = probe_of(v)
-        if p is not None:
-            if p in seen:
-                return None
-            seen.add(p)
-            out.append((k, syms[p]))
-            if k is None:
-                pos_i += 1
-            continue
-        if k is None:
-            if pos_i >= len(bpos) or not _eq_value(bpos[pos_i], v):
-                return None
-            pos_i += 1
-        elif k not in bkw or not _eq_value(bkw[k], v):
-            return None
-        out.append((k, v))
-    if pos_i != len(bpos) or set(probes.values()) != seen:
-        return None
-    keys = {k for k, _ in kv if k is not None}
-    if any(k not in keys for k in bkw):
-        return None
-    return out
-
-
-def _eq_value(a, b) -> bool:
-    if isinstance(a, Sym) or isinstance(b, Sym):
-        return a is b or (isinstance(a, Sym) and isinstance(b, Sym) and a == b)
-    return same_value(a, b)
 
 
 def _subst(sym: Sym, mapping: dict) -> Sym:

@@ -1,11 +1,17 @@
 """The op registry: every rule of an op in one place.
 
-For each op: its arguments (names, types, defaults, positional order), its shape rule, its
-parameter and multiply-accumulate (MAC) rules, what autograd saves for backward (for the
-training-memory estimate), how its output channels follow from its inputs (for generated
-classes), and how it lowers to PyTorch (a module class and constructor arguments, or an
-inline expression). Adding an op touches this file only. An op registered without a cost rule
-is refused at import time: there are no silent zeros.
+For each op, its registration (`OpSpec`) holds: its kind (conv, norm, pool, activation, ...),
+its arguments (names, types, defaults, positional order, which may carry a network parameter
+into generated code), how it checks them, its shape rule, its parameter, multiply-accumulate
+(MAC) and activation-count rules, what autograd saves for backward (for the training-memory
+estimate), whether it takes `bn`/`act` (expanded to op > bn > act), whether an in-place
+activation may overwrite its output, how its output channels follow from its inputs (for
+generated classes), how the report describes it, and how it lowers to PyTorch: a module class
+with a constructor rule over symbolic arguments (`Ctor`), or an inline expression, with the
+source of any helper class it needs (`HELPERS`). Lists such as `ACTIVATIONS` are derived from
+the registrations. Adding an op touches this file (and its tests and docs) only; see
+CONTRIBUTING.md. An op registered without a cost rule is refused at import time: there are
+no silent zeros.
 
 Shapes exclude the batch dimension: (C, H, W) for feature maps, (F,) for vectors.
 This module must not import torch.
@@ -55,32 +61,129 @@ class ArgSpec:
     required: bool = False
     aliases: tuple[str, ...] = ()
     doc: str = ""
+    # A network parameter may flow into this argument in generated code: its value changes no
+    # shape that the generated code computes from literals (a dropout rate, an eps, linear's
+    # output features, whose consumers follow symbolically).
+    free: bool = False
 
 
-ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "silu", "swish",
-               "hardswish", "hardsigmoid", "mish", "softmax", "log_softmax", "identity", "id", "none")
+class ArgProblem(Exception):
+    """Raised by an op's `validate` rule; the expander adds the location."""
+
+    def __init__(self, message: str, expected: str | None = None, found: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.expected = expected
+        self.found = found
+
+
+def _one(v):
+    """3 for (3, 3): PyTorch's spelling of a square size."""
+    return v[0] if isinstance(v, tuple) and len(v) == 2 and v[0] == v[1] else v
+
+
+class Ctor:
+    """What a module constructor rule sees, and the helpers it writes the arguments with.
+
+    `a` holds the op's concrete arguments; `s` the symbolic ones (written as expressions of the
+    generated class's constructor parameters, e.g. `3x3/s` gives `stride: s`). `cin`/`cout` are the
+    input/output channels (symbolic where known), `ins`/`out` the concrete shapes. A rule returns
+    the constructor's arguments as (keyword or None, value) pairs, values being Python literals or
+    symbols. `opt` leaves an argument out at PyTorch's default, unless it is symbolic: its value
+    then differs between the instances the class serves. `used` records the symbolic arguments a
+    rule placed (the others are baked in as literals by the lowering).
+    """
+
+    def __init__(self, a: dict, s: dict, cin, cout, ins: list[Shape], out: Shape):
+        self.a, self.s, self.cin, self.cout, self.ins, self.out = a, s, cin, cout, ins, out
+        self.used: set[str] = set()
+
+    def val(self, name: str):
+        if name in self.s:
+            self.used.add(name)
+            return self.s[name]
+        return _one(self.a[name])
+
+    def opt(self, kw: str | None, name: str, default) -> list:
+        if name in self.s:
+            return [(kw, self.val(name))]
+        v = self.a[name]
+        if v == default or (isinstance(v, tuple) and all(x == default for x in v)):
+            return []
+        return [(kw, _one(v))]
+
+    def padding(self, kw: str = "padding") -> list:
+        """`padding`, where "same" is (dilation * (kernel - 1)) // 2 (symbolic with the kernel)."""
+        a = self.a
+        if a["padding"] != "same":
+            return self.opt(kw, "padding", 0)
+        dil = a.get("dilation", 1)
+        if ("kernel" in self.s or "dilation" in self.s) and not isinstance(a["kernel"], tuple) \
+                and not isinstance(dil, tuple):
+            d = self.val("dilation") if "dilation" in a else 1
+            return [(kw, (d * (self.val("kernel") - 1)) // 2)]
+        ph, pw = resolve_padding("same", a["kernel"], dil)
+        return [] if (ph, pw) == (0, 0) else [(kw, ph if ph == pw else (ph, pw))]
+
+
+@dataclass(frozen=True)
+class Helper:
+    """A class or function of ours that generated code needs (emitted into it when used)."""
+
+    name: str
+    source: str
+    needs: tuple[str, ...] = ()  # other helpers it calls
+    uses_torch: bool = False  # needs `import torch`
+
+
+HELPERS: dict[str, Helper] = {}
+
+
+def helper(name: str, source: str, needs: tuple[str, ...] = (), uses_torch: bool = False) -> str:
+    HELPERS[name] = Helper(name, source.strip("\n") + "\n", needs, uses_torch)
+    return name
 
 
 @dataclass(frozen=True)
 class Lowering:
     """How an op becomes PyTorch.
 
-    `module`: an `nn` class name and a function (args, in_shapes, out_shape) -> list of
-    (keyword or None, python literal value) constructor arguments; or `inline`: a format
-    string over the input variable names (`{0}`, `{1}`, `{all}`) for ops that are plain
-    expressions (add, concat, flatten).
+    `module`: a class (`Conv2d` is `nn.Conv2d`; a name in `HELPERS` is ours) and `ctor`, the rule
+    (`Ctor` -> constructor arguments); `module_1d` is the class for (N, F) inputs where it differs
+    (BatchNorm1d). Or `inline`: a format string over the input variable names (`{0}`, `{1}`,
+    `{all}`, `{sum}`, `{prod}`, `{n}`, `{a[arg]}`), or a function of the arguments giving one,
+    for ops that are plain expressions (add, concat, flatten); `seq_module` stands for it inside
+    an `nn.Sequential`. `inplace`: an activation that runs in place when its input may be
+    overwritten.
     """
 
     module: str | None = None
-    ctor: Callable[..., list[tuple[str | None, object]]] | None = None
-    inline: str | None = None
+    ctor: Callable[[Ctor], list[tuple[str | None, object]]] | None = None
+    inline: str | Callable[[dict], str] | None = None
     seq_module: str | None = None  # module to use for an inline op inside nn.Sequential
+    module_1d: str | None = None
+    inplace: bool = False
+
+    def module_for(self, in_shape: Shape) -> str | None:
+        return self.module_1d if self.module_1d and len(in_shape) == 1 else self.module
+
+    def inline_for(self, args: dict) -> str | None:
+        return self.inline(args) if callable(self.inline) else self.inline
+
+
+def _no_args(c: Ctor) -> list:
+    return []
+
+
+KINDS = ("conv", "linear", "norm", "pool", "activation", "regularization", "reshape", "merge", "scale",
+         "structural")
 
 
 @dataclass(frozen=True)
 class OpSpec:
     name: str
     doc: str
+    kind: str  # one of KINDS
     args: tuple[ArgSpec, ...]
     positional: tuple[str, ...]
     shape: Callable[[dict, list[Shape]], Shape]
@@ -89,11 +192,19 @@ class OpSpec:
     saved: Callable[[dict, list[Shape], Shape], int]
     channels: Callable[[dict, list], object]  # symbolic output channels from input channels
     lowering: Lowering
+    # output values counted as activations (timm's convention: conv and linear outputs)
+    activations: Callable[[dict, list[Shape], Shape], int] | None = None
     inputs: tuple[int, int | None] = (1, 1)  # min, max number of inputs
     base_name: str = ""  # attribute name stem in generated modules
     numbered: bool = True  # conv1, conv2 ... even when alone
     shared: bool = False  # stateless: one module instance serves every use in a class
     stride_arg: str | None = None  # argument that downsamples (for residual shortcuts)
+    fuses: bool = False  # takes `bn` and `act=`: `conv ... bn act=relu` expands to conv > bn > relu
+    # autograd keeps no reference to the output and it is no view of the input: an in-place
+    # activation right after it may overwrite it
+    inplace_target: bool = False
+    describe: Callable[[dict, list[Shape]], str] | None = None  # the report's text (default: the name)
+    validate: Callable[[dict], None] | None = None  # argument checks beyond types (raises ArgProblem)
     arg_index: dict[str, ArgSpec] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +212,9 @@ class OpSpec:
             self.arg_index[a.name] = a
             for al in a.aliases:
                 self.arg_index[al] = a
+
+    def text(self, args: dict, in_shapes: list[Shape]) -> str:
+        return self.describe(args, in_shapes) if self.describe else self.name
 
 
 REGISTRY: dict[str, OpSpec] = {}
@@ -111,8 +225,15 @@ def register(spec: OpSpec, aliases: tuple[str, ...] = ()) -> OpSpec:
     for rule in ("shape", "params", "macs", "saved", "channels"):
         if getattr(spec, rule) is None:
             raise TypeError(f"op {spec.name!r} has no {rule} rule")
-    if spec.lowering is None or (spec.lowering.module is None and spec.lowering.inline is None):
+    if spec.kind not in KINDS:
+        raise TypeError(f"op {spec.name!r} has kind {spec.kind!r}, not one of {KINDS}")
+    low = spec.lowering
+    if low is None or (low.module is None and low.inline is None):
         raise TypeError(f"op {spec.name!r} has no lowering")
+    if low.module is not None and low.ctor is None:
+        raise TypeError(f"op {spec.name!r} has a module but no constructor rule")
+    if spec.activations is None:
+        object.__setattr__(spec, "activations", _zero)
     REGISTRY[spec.name] = spec
     for al in aliases:
         ALIASES[al] = spec.name
@@ -257,24 +378,39 @@ def _conv_macs(a, ins, out) -> int:
     return out[0] * out[1] * out[2] * (cin // a["groups"]) * kh * kw
 
 
-def _conv_ctor(a, ins, out, cin=None, cout=None):
-    kh, kw = _pair(a["kernel"])
-    ph, pw = resolve_padding(a["padding"], a["kernel"], a["dilation"])
-    kv = [(None, cin if cin is not None else ins[0][0]), (None, cout if cout is not None else out[0]),
-          ("kernel_size", kh if kh == kw else (kh, kw))]
-    s = _pair(a["stride"])
-    if s != (1, 1):
-        kv.append(("stride", s[0] if s[0] == s[1] else s))
-    if (ph, pw) != (0, 0):
-        kv.append(("padding", ph if ph == pw else (ph, pw)))
-    d = _pair(a["dilation"])
-    if d != (1, 1):
-        kv.append(("dilation", d[0] if d[0] == d[1] else d))
-    if a["groups"] != 1:
-        kv.append(("groups", a["groups"]))
-    if not a["bias"]:
-        kv.append(("bias", False))
-    return kv
+def _conv_module(c: Ctor, groups=None) -> list:
+    return [(None, c.cin), (None, c.cout), ("kernel_size", c.val("kernel")), *c.opt("stride", "stride", 1),
+            *c.padding(), *c.opt("dilation", "dilation", 1),
+            *([("groups", groups)] if groups is not None else c.opt("groups", "groups", 1)),
+            *c.opt("bias", "bias", True)]
+
+
+def _conv_validate(a: dict) -> None:
+    if a.get("ratio") is not None and a["ratio"] <= 0:
+        raise ArgProblem("conv: `ratio` must be positive", found=str(a["ratio"]))
+    if a.get("out") is None and a.get("ratio") is None:
+        raise ArgProblem("conv needs its output channels", expected="e.g. `conv 3x3 x64` or `3x3:64`",
+                         found="no channels")
+
+
+def _size_text(v) -> str:
+    return f"{v}x{v}" if isinstance(v, int) else "x".join(map(str, v))
+
+
+def _conv_text(op: str):
+    def text(a, ins):
+        s = a["stride"]
+        out = f"{op} {_size_text(a['kernel'])}/{s if isinstance(s, int) else 'x'.join(map(str, s))}"
+        if op == "conv":
+            out += f" x{a['out']}"
+        if a.get("groups", 1) != 1:
+            out += f" g{a['groups']}"
+        return out
+    return text
+
+
+def _out_numel(a, ins, out) -> int:
+    return _numel(out)
 
 
 _CONV_ARGS = (
@@ -286,6 +422,9 @@ _CONV_ARGS = (
     ArgSpec("dilation", "pair", 1, aliases=("d",), doc="dilation"),
     ArgSpec("groups", "pos_int", 1, aliases=("g",), doc="groups (depthwise: groups = channels)"),
     ArgSpec("bias", "bool", True, doc="add a bias (PyTorch's default)"),
+)
+# the arguments of ops that fuse (`fuses=True`): expanded to op > bn > act
+_FUSED_ARGS = (
     ArgSpec("bn", "bool", False, doc="follow with batch norm"),
     ArgSpec("act", "act", "none", doc="follow with this activation"),
 )
@@ -293,16 +432,22 @@ _CONV_ARGS = (
 register(OpSpec(
     name="conv",
     doc="2-D convolution: conv 3x3/2 p1 x64 [groups=g dilation=d bias=false bn act=relu]",
-    args=_CONV_ARGS,
+    kind="conv",
+    args=_CONV_ARGS + _FUSED_ARGS,
     positional=("kernel", "out"),
     shape=_conv_shape,
     params=_conv_params,
     macs=_conv_macs,
     saved=_saved_input,
+    activations=_out_numel,
     channels=lambda a, ins: conv_out_channels(a, ins[0]),
-    lowering=Lowering("Conv2d", _conv_ctor),
+    lowering=Lowering("Conv2d", _conv_module),
     base_name="conv",
     stride_arg="stride",
+    fuses=True,
+    inplace_target=True,
+    describe=_conv_text("conv"),
+    validate=_conv_validate,
 ), aliases=("conv2d",))
 
 
@@ -320,18 +465,22 @@ def _dw_full(a, ins):
 register(OpSpec(
     name="dw",
     doc="depthwise convolution (groups = input channels): dw 3x3/2 [multiplier=1 bn act=relu]",
+    kind="conv",
     args=tuple(x for x in _CONV_ARGS if x.name not in ("out", "groups", "ratio"))
-    + (ArgSpec("multiplier", "pos_int", 1, doc="channel multiplier"),),
+    + (ArgSpec("multiplier", "pos_int", 1, doc="channel multiplier"),) + _FUSED_ARGS,
     positional=("kernel",),
     shape=_dw_shape,
     params=lambda a, ins, out: _conv_params(_dw_full(a, ins), ins, out),
     macs=lambda a, ins, out: _conv_macs(_dw_full(a, ins), ins, out),
     saved=_saved_input,
+    activations=_out_numel,
     channels=lambda a, ins: ins[0] * a["multiplier"] if a["multiplier"] != 1 else ins[0],
-    lowering=Lowering("Conv2d", lambda a, ins, out, cin=None, cout=None: _conv_ctor(
-        dict(_dw_full(a, ins), groups="__IN__"), ins, out, cin, cout)),
+    lowering=Lowering("Conv2d", lambda c: _conv_module(c, groups=c.cin)),
     base_name="conv",
     stride_arg="stride",
+    fuses=True,
+    inplace_target=True,
+    describe=_conv_text("dw"),
 ), aliases=("dwconv", "depthwise"))
 
 
@@ -347,19 +496,22 @@ def _linear_shape(a, ins):
 register(OpSpec(
     name="linear",
     doc="fully connected layer: linear 4096 [bias=false bn act=relu]",
-    args=(ArgSpec("out", "pos_int", required=True, aliases=("c", "features")),
-          ArgSpec("bias", "bool", True), ArgSpec("bn", "bool", False), ArgSpec("act", "act", "none")),
+    kind="linear",
+    args=(ArgSpec("out", "pos_int", required=True, aliases=("c", "features"), free=True),
+          ArgSpec("bias", "bool", True)) + _FUSED_ARGS,
     positional=("out",),
     shape=_linear_shape,
     params=lambda a, ins, out: ins[0][0] * out[0] + (out[0] if a["bias"] else 0),
     macs=lambda a, ins, out: ins[0][0] * out[0],
     saved=_saved_input,
+    activations=_out_numel,
     channels=lambda a, ins: a["out"],
-    lowering=Lowering("Linear", lambda a, ins, out, cin=None, cout=None: [
-        (None, cin if cin is not None else ins[0][0]), (None, cout if cout is not None else out[0])]
-        + ([] if a["bias"] else [("bias", False)])),
+    lowering=Lowering("Linear", lambda c: [(None, c.cin), (None, c.cout), *c.opt("bias", "bias", True)]),
     base_name="fc",
     numbered=False,
+    fuses=True,
+    inplace_target=True,
+    describe=lambda a, ins: f"linear {a['out']}",
 ), aliases=("fc", "dense"))
 
 
@@ -373,29 +525,26 @@ def _bn_shape(a, ins):
     return x
 
 
-def _bn_ctor(a, ins, out, cin=None, cout=None):
-    kv = [(None, cin if cin is not None else ins[0][0])]
-    if a["eps"] != 1e-5:
-        kv.append(("eps", a["eps"]))
-    if a["momentum"] != 0.1:
-        kv.append(("momentum", a["momentum"]))
-    if not a["affine"]:
-        kv.append(("affine", False))
-    return kv
+def _bn_module(c: Ctor) -> list:
+    return [(None, c.cin), *c.opt("eps", "eps", 1e-5), *c.opt("momentum", "momentum", 0.1),
+            *c.opt("affine", "affine", True)]
 
 
 register(OpSpec(
     name="bn",
     doc="batch normalisation over channels (features for 2-D input): bn [eps=1e-5 momentum=0.1]",
-    args=(ArgSpec("eps", "float", 1e-5), ArgSpec("momentum", "float", 0.1), ArgSpec("affine", "bool", True)),
+    kind="norm",
+    args=(ArgSpec("eps", "float", 1e-5, free=True), ArgSpec("momentum", "float", 0.1, free=True),
+          ArgSpec("affine", "bool", True)),
     positional=(),
     shape=_bn_shape,
     params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
     macs=_zero,
     saved=_saved_input,
     channels=_same,
-    lowering=Lowering("BatchNorm2d", _bn_ctor),  # BatchNorm1d for 2-D inputs: see lower/codegen
+    lowering=Lowering("BatchNorm2d", _bn_module, module_1d="BatchNorm1d"),
     base_name="bn",
+    inplace_target=True,
 ), aliases=("batchnorm",))
 
 
@@ -407,16 +556,17 @@ def _lrn_shape(a, ins):
 register(OpSpec(
     name="lrn",
     doc="local response normalisation across channels: lrn 5 [alpha=1e-4 beta=0.75 k=2]",
-    args=(ArgSpec("size", "pos_int", 5), ArgSpec("alpha", "float", 1e-4), ArgSpec("beta", "float", 0.75),
-          ArgSpec("k", "float", 1.0)),
+    kind="norm",
+    args=(ArgSpec("size", "pos_int", 5), ArgSpec("alpha", "float", 1e-4, free=True),
+          ArgSpec("beta", "float", 0.75, free=True), ArgSpec("k", "float", 1.0, free=True)),
     positional=("size",),
     shape=_lrn_shape,
     params=_zero,
     macs=_zero,
     saved=lambda a, ins, out: 2 * _numel(out),
     channels=_same,
-    lowering=Lowering("LocalResponseNorm", lambda a, ins, out, cin=None, cout=None: [
-        (None, a["size"]), ("alpha", a["alpha"]), ("beta", a["beta"]), ("k", a["k"])]),
+    lowering=Lowering("LocalResponseNorm", lambda c: [
+        (None, c.val("size")), ("alpha", c.val("alpha")), ("beta", c.val("beta")), ("k", c.val("k"))]),
     base_name="lrn",
     numbered=False,
 ))
@@ -447,20 +597,24 @@ def _pool_shape(op):
     return rule
 
 
-def _pool_ctor(a, ins, out, cin=None, cout=None):
-    kh, kw = _pair(a["kernel"])
-    kv = [(None, kh if kh == kw else (kh, kw))]
-    st = _pair(a["stride"] if a["stride"] is not None else a["kernel"])
-    if st != (kh, kw):
-        kv.append(("stride", st[0] if st[0] == st[1] else st))
-    ph, pw = resolve_padding(a["padding"], a["kernel"], a.get("dilation", 1))
-    if (ph, pw) != (0, 0):
-        kv.append(("padding", ph if ph == pw else (ph, pw)))
-    if a["ceil"]:
-        kv.append(("ceil_mode", True))
-    if "count_include_pad" in a and not a["count_include_pad"]:
-        kv.append(("count_include_pad", False))
+def _pool_module(c: Ctor) -> list:
+    a = c.a
+    kv = [(None, c.val("kernel"))]
+    if "stride" in c.s:  # PyTorch's default stride is the kernel size
+        kv.append(("stride", c.val("stride")))
+    elif a["stride"] is not None and ("kernel" in c.s or _pair(a["stride"]) != _pair(a["kernel"])):
+        kv.append(("stride", _one(a["stride"])))
+    kv += c.padding() + c.opt("ceil_mode", "ceil", False)
+    if "count_include_pad" in a:
+        kv += c.opt("count_include_pad", "count_include_pad", True)
     return kv
+
+
+def _pool_text(op: str):
+    def text(a, ins):
+        s = a["stride"] if a["stride"] is not None else a["kernel"]
+        return f"{op} {_size_text(a['kernel'])}/{s if isinstance(s, int) else 'x'.join(map(str, s))}"
+    return text
 
 
 _POOL_ARGS = (
@@ -473,6 +627,7 @@ _POOL_ARGS = (
 register(OpSpec(
     name="maxpool",
     doc="max pooling: pool 3x3/2 [p1 ceil]",
+    kind="pool",
     args=_POOL_ARGS,
     positional=("kernel",),
     shape=_pool_shape("maxpool"),
@@ -480,15 +635,18 @@ register(OpSpec(
     macs=_zero,
     saved=lambda a, ins, out: _numel(ins[0]) + _numel(out),  # input + int64 indices (counted as values)
     channels=_same,
-    lowering=Lowering("MaxPool2d", _pool_ctor),
+    lowering=Lowering("MaxPool2d", _pool_module),
     base_name="maxpool",
     numbered=False,
     stride_arg="stride",
+    inplace_target=True,
+    describe=_pool_text("maxpool"),
 ), aliases=("pool", "max_pool"))
 
 register(OpSpec(
     name="avgpool",
     doc="average pooling: avgpool 5x5/3 [p1 ceil count_include_pad=false]",
+    kind="pool",
     args=_POOL_ARGS + (ArgSpec("count_include_pad", "bool", True),),
     positional=("kernel",),
     shape=_pool_shape("avgpool"),
@@ -496,10 +654,12 @@ register(OpSpec(
     macs=_zero,
     saved=_zero,
     channels=_same,
-    lowering=Lowering("AvgPool2d", _pool_ctor),
+    lowering=Lowering("AvgPool2d", _pool_module),
     base_name="avgpool",
     numbered=False,
     stride_arg="stride",
+    inplace_target=True,
+    describe=_pool_text("avgpool"),
 ), aliases=("avg_pool",))
 
 
@@ -512,9 +672,8 @@ def _adaptive_shape(op):
     return rule
 
 
-def _adaptive_ctor(a, ins, out, cin=None, cout=None):
-    oh, ow = _pair(a["size"])
-    return [(None, oh if oh == ow else (oh, ow))]
+def _adaptive_module(c: Ctor) -> list:
+    return [(None, c.val("size"))]
 
 
 register(OpSpec(
@@ -524,7 +683,9 @@ register(OpSpec(
     positional=("size",),
     shape=_adaptive_shape("adaptive_avgpool"),
     params=_zero, macs=_zero, saved=_zero, channels=_same,
-    lowering=Lowering("AdaptiveAvgPool2d", _adaptive_ctor),
+    lowering=Lowering("AdaptiveAvgPool2d", _adaptive_module),
+    kind="pool",
+    inplace_target=True,
     base_name="avgpool",
     numbered=False,
 ))
@@ -536,7 +697,9 @@ register(OpSpec(
     positional=("size",),
     shape=_adaptive_shape("adaptive_maxpool"),
     params=_zero, macs=_zero, saved=lambda a, ins, out: _numel(ins[0]) + _numel(out), channels=_same,
-    lowering=Lowering("AdaptiveMaxPool2d", _adaptive_ctor),
+    lowering=Lowering("AdaptiveMaxPool2d", _adaptive_module),
+    kind="pool",
+    inplace_target=True,
     base_name="maxpool",
     numbered=False,
 ))
@@ -555,7 +718,9 @@ register(OpSpec(
     args=(), positional=(),
     shape=_global_shape("gap"),
     params=_zero, macs=_zero, saved=_zero, channels=_same,
-    lowering=Lowering("AdaptiveAvgPool2d", lambda a, ins, out, cin=None, cout=None: [(None, 1)]),
+    lowering=Lowering("AdaptiveAvgPool2d", lambda c: [(None, 1)]),
+    kind="pool",
+    inplace_target=True,
     base_name="avgpool",
     numbered=False,
 ), aliases=("global_avgpool",))
@@ -566,7 +731,9 @@ register(OpSpec(
     args=(), positional=(),
     shape=_global_shape("gmp"),
     params=_zero, macs=_zero, saved=lambda a, ins, out: _numel(ins[0]) + _numel(out), channels=_same,
-    lowering=Lowering("AdaptiveMaxPool2d", lambda a, ins, out, cin=None, cout=None: [(None, 1)]),
+    lowering=Lowering("AdaptiveMaxPool2d", lambda c: [(None, 1)]),
+    kind="pool",
+    inplace_target=True,
     base_name="maxpool",
     numbered=False,
 ), aliases=("global_maxpool",))
@@ -579,33 +746,28 @@ def _any_shape(a, ins):
     return ins[0]
 
 
-def _act(name, module, doc, args=(), ctor=None, saved=_saved_output, aliases=()):
+def _act(name, module, doc, args=(), ctor=_no_args, saved=_saved_output, aliases=(), inplace=False):
     register(OpSpec(
-        name=name, doc=doc, args=args, positional=tuple(x.name for x in args[:1]),
+        name=name, doc=doc, kind="activation", args=args, positional=tuple(x.name for x in args[:1]),
         shape=_any_shape, params=_zero, macs=_zero, saved=saved, channels=_same,
-        lowering=Lowering(module, ctor or (lambda a, ins, out, cin=None, cout=None: [])),
+        lowering=Lowering(module, ctor, inplace=inplace),
         base_name=name, numbered=False, shared=True,
     ), aliases=aliases)
 
 
-def _inplace(a, ins, out, cin=None, cout=None):
-    return [("inplace", True)]
-
-
-_act("relu", "ReLU", "rectified linear unit", ctor=_inplace)
-_act("relu6", "ReLU6", "ReLU clipped at 6 (MobileNet)", ctor=_inplace)
+_act("relu", "ReLU", "rectified linear unit", inplace=True)
+_act("relu6", "ReLU6", "ReLU clipped at 6 (MobileNet)", inplace=True)
 _act("sigmoid", "Sigmoid", "logistic sigmoid")
 _act("tanh", "Tanh", "hyperbolic tangent")
-_act("leaky_relu", "LeakyReLU", "leaky ReLU: leaky_relu 0.1", args=(ArgSpec("slope", "float", 0.01),),
-     ctor=lambda a, ins, out, cin=None, cout=None: [(None, a["slope"])] if a["slope"] != 0.01 else [])
-_act("elu", "ELU", "exponential linear unit", args=(ArgSpec("alpha", "float", 1.0),),
-     ctor=lambda a, ins, out, cin=None, cout=None: [("alpha", a["alpha"])] if a["alpha"] != 1.0 else [])
+_act("leaky_relu", "LeakyReLU", "leaky ReLU: leaky_relu 0.1", args=(ArgSpec("slope", "float", 0.01, free=True),),
+     ctor=lambda c: c.opt(None, "slope", 0.01))
+_act("elu", "ELU", "exponential linear unit", args=(ArgSpec("alpha", "float", 1.0, free=True),),
+     ctor=lambda c: c.opt("alpha", "alpha", 1.0))
 _act("gelu", "GELU", "Gaussian error linear unit", saved=_saved_input)
 _act("silu", "SiLU", "sigmoid-weighted linear unit (swish)", saved=_saved_input, aliases=("swish",))
 _act("hardswish", "Hardswish", "hard swish (MobileNet v3)", saved=_saved_input)
 _act("hardsigmoid", "Hardsigmoid", "hard sigmoid", saved=_saved_input)
 _act("mish", "Mish", "mish", saved=_saved_input)
-_act("identity", "Identity", "passes its input through", saved=_zero, aliases=("id",))
 
 
 def _softmax_shape(a, ins):
@@ -614,11 +776,14 @@ def _softmax_shape(a, ins):
 
 for _name, _mod in (("softmax", "Softmax"), ("log_softmax", "LogSoftmax")):
     register(OpSpec(
-        name=_name, doc=f"{_name} over channels/features (dim 1)", args=(), positional=(),
+        name=_name, doc=f"{_name} over channels/features (dim 1)", kind="activation", args=(), positional=(),
         shape=_softmax_shape, params=_zero, macs=_zero, saved=_saved_output, channels=_same,
-        lowering=Lowering(_mod, lambda a, ins, out, cin=None, cout=None: [("dim", 1)]),
+        lowering=Lowering(_mod, lambda c: [("dim", 1)]),
         base_name=_name, numbered=False, shared=True,
     ))
+
+
+_act("identity", "Identity", "passes its input through", saved=_zero, aliases=("id",))
 
 
 def _prelu_shape(a, ins):
@@ -635,13 +800,13 @@ def _prelu_shape(a, ins):
 register(OpSpec(
     name="prelu",
     doc="parametric ReLU: prelu [num=1 | num=channels]",
+    kind="activation",
     args=(ArgSpec("num", "pos_int", 1),),
     positional=("num",),
     shape=_prelu_shape,
     params=lambda a, ins, out: a["num"],
     macs=_zero, saved=_saved_input, channels=_same,
-    lowering=Lowering("PReLU", lambda a, ins, out, cin=None, cout=None: [] if a["num"] == 1
-                      else [(None, a["num"])]),
+    lowering=Lowering("PReLU", lambda c: c.opt(None, "num", 1)),
     base_name="prelu",
 ))
 
@@ -659,18 +824,20 @@ def _prob(a, ins):
 register(OpSpec(
     name="dropout",
     doc="dropout (train only): dropout 0.5",
-    args=(ArgSpec("p", "float", 0.5),), positional=("p",),
+    kind="regularization",
+    args=(ArgSpec("p", "float", 0.5, free=True),), positional=("p",),
     shape=_prob, params=_zero, macs=_zero, saved=_saved_output, channels=_same,
-    lowering=Lowering("Dropout", lambda a, ins, out, cin=None, cout=None: [("p", a["p"])]),
+    lowering=Lowering("Dropout", lambda c: [("p", c.val("p"))]),
     base_name="dropout", numbered=False,
 ))
 
 register(OpSpec(
     name="dropout2d",
     doc="channel dropout (train only): dropout2d 0.1",
-    args=(ArgSpec("p", "float", 0.5),), positional=("p",),
+    kind="regularization",
+    args=(ArgSpec("p", "float", 0.5, free=True),), positional=("p",),
     shape=_prob, params=_zero, macs=_zero, saved=_saved_output, channels=_same,
-    lowering=Lowering("Dropout2d", lambda a, ins, out, cin=None, cout=None: [("p", a["p"])]),
+    lowering=Lowering("Dropout2d", lambda c: [("p", c.val("p"))]),
     base_name="dropout", numbered=False,
 ))
 
@@ -689,6 +856,7 @@ def _flatten_channels(a, ins):
 register(OpSpec(
     name="flatten",
     doc="flatten to (N, C*H*W)",
+    kind="reshape",
     args=(), positional=(),
     shape=_flatten_shape, params=_zero, macs=_zero, saved=_zero, channels=_flatten_channels,
     lowering=Lowering(inline="torch.flatten({0}, 1)", seq_module="Flatten"),
@@ -754,29 +922,33 @@ def _sum_channels(a, ins):
 
 
 register(OpSpec(
-    name="concat", doc="concatenate along channels", args=(), positional=(),
+    name="concat", doc="concatenate along channels", kind="merge", args=(), positional=(),
     shape=_concat_shape, params=_zero, macs=_zero, saved=_zero, channels=_sum_channels,
-    lowering=Lowering(inline="torch.cat([{all}], 1)"), inputs=(1, None), base_name="concat",
+    lowering=Lowering(inline="torch.cat([{all}], 1)"), inputs=(1, None), base_name="concat", inplace_target=True,
 ), aliases=("cat",))
 
 register(OpSpec(
-    name="add", doc="element-wise sum", args=(), positional=(),
+    name="add", doc="element-wise sum", kind="merge", args=(), positional=(),
     shape=_merge_same("add"), params=_zero, macs=_zero, saved=_zero, channels=_same,
-    lowering=Lowering(inline="{sum}"), inputs=(1, None), base_name="add",
+    lowering=Lowering(inline="{sum}"), inputs=(1, None), base_name="add", inplace_target=True,
 ))
 
 register(OpSpec(
-    name="mul", doc="element-wise product with broadcasting (channel attention)", args=(), positional=(),
+    name="mul", doc="element-wise product with broadcasting (channel attention)", kind="merge", args=(),
+    positional=(),
     shape=_mul_shape, params=_zero, macs=_zero, saved=lambda a, ins, out: sum(_numel(s) for s in ins),
     channels=_same, lowering=Lowering(inline="{prod}"), inputs=(1, None), base_name="mul",
 ))
 
 register(OpSpec(
     name="mean", doc="element-wise mean (FractalNet's join); mean(droppath=0.15)<...> drops inputs in training",
+    kind="merge",
     args=(ArgSpec("droppath", "float", 0.0, doc="local drop-path: each input dropped with this probability"),),
     positional=(),
     shape=_merge_same("mean"), params=_zero, macs=_zero, saved=_zero, channels=_same,
-    lowering=Lowering(inline="({sum}) / {n}"), inputs=(1, None), base_name="join",
+    lowering=Lowering(inline=lambda a: "drop_path_mean([{all}], {a[droppath]!r}, self.training)" if a["droppath"]
+                      else "({sum}) / {n}"),
+    inputs=(1, None), base_name="join", inplace_target=True,
 ))
 
 
@@ -830,32 +1002,71 @@ def _shortcut_macs(a, ins, out):
     return ins[0][0] * out[0] * out[1] * out[2]
 
 
+@dataclass(frozen=True)
+class ModuleCall:
+    """A module built inside another's constructor rule (the layers of a projection shortcut)."""
+
+    cls: str
+    args: tuple
+
+
+def _projection(c: Ctor) -> list:
+    """The shortcut's projection, an nn.Sequential of a strided 1x1 conv (+ bn). `stride` is the
+    stride from the block's input to its body's output (symbolic where the lowering knows it)."""
+    conv = ModuleCall("Conv2d", ((None, c.cin), (None, c.cout), ("kernel_size", 1), *c.opt("stride", "stride", 1),
+                                 *c.opt("bias", "bias", True)))
+    bn = [(None, ModuleCall("BatchNorm2d", ((None, c.cout),)))] if c.a["bn"] else []
+    return [(None, conv), *bn]
+
+
 register(OpSpec(
     name="shortcut",
     doc="residual shortcut: identity, or a strided 1x1 projection (+bn) when the body changes shape",
+    kind="structural",
     args=(ArgSpec("bias", "bool", False), ArgSpec("bn", "bool", False)),
     positional=(),
     shape=_shortcut_shape,
     params=_shortcut_params,
     macs=_shortcut_macs,
     saved=lambda a, ins, out: _numel(ins[0]) * (2 if a["bn"] else 1) if shortcut_plan(a, ins) else 0,
+    activations=lambda a, ins, out: _numel(out) if shortcut_plan(a, ins) else 0,
     channels=lambda a, ins: ins[1],
-    lowering=Lowering(inline="{0}", seq_module=None),  # projection lowered by lower/codegen
+    # identity, or `_projection` built only when the block changes shape (decided by the lowering)
+    lowering=Lowering(module="Sequential", ctor=_projection, inline="{0}"),
     inputs=(2, 2),
     base_name="downsample",
     numbered=False,
+    inplace_target=True,
+    describe=lambda a, ins: "projection 1x1" if shortcut_plan(a, ins) else "identity",
 ))
 
 
 # ------------------------------------------------------------------------ drop-path
 
 
+helper("DropPath", """
+class DropPath(nn.Module):
+    \"\"\"Stochastic depth: in training, drop a sample's whole branch with probability p (the rest scaled up).\"\"\"
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+""")
+
 register(OpSpec(
     name="droppath",
     doc="drop-path / stochastic depth on a residual branch (train only): droppath 0.2",
-    args=(ArgSpec("p", "float", 0.0),), positional=("p",),
+    kind="regularization",
+    args=(ArgSpec("p", "float", 0.0, free=True),), positional=("p",),
     shape=_prob, params=_zero, macs=_zero, saved=_zero, channels=_same,
-    lowering=Lowering("DropPath", lambda a, ins, out, cin=None, cout=None: [(None, a["p"])]),
+    lowering=Lowering("DropPath", lambda c: [(None, c.val("p"))]),
     base_name="droppath", numbered=False,
 ), aliases=("drop_path",))
 
@@ -880,9 +1091,11 @@ def _pad_shape(a, ins):
 register(OpSpec(
     name="pad",
     doc="zero padding: pad sides=0x1x0x1 (left x right x top x bottom)",
+    kind="reshape",
+    inplace_target=True,
     args=(ArgSpec("sides", "dims", required=True),), positional=("sides",),
     shape=_pad_shape, params=_zero, macs=_zero, saved=_zero, channels=_same,
-    lowering=Lowering("ZeroPad2d", lambda a, ins, out, cin=None, cout=None: [(None, tuple(a["sides"]))]),
+    lowering=Lowering("ZeroPad2d", lambda c: [(None, tuple(c.a["sides"]))]),
     base_name="pad", numbered=False,
 ))
 
@@ -901,6 +1114,7 @@ def _crop_shape(a, ins):
 register(OpSpec(
     name="crop",
     doc="drop the first rows/columns: crop 1x1 (top x left), as in NASNet's shifted path",
+    kind="reshape",
     args=(ArgSpec("offset", "dims", required=True),), positional=("offset",),  # kept as a tuple for lowering
     shape=_crop_shape, params=_zero, macs=_zero, saved=_zero, channels=_same,
     lowering=Lowering(inline="{0}[:, :, {a[offset][0]}:, {a[offset][1]}:]"),
@@ -915,9 +1129,61 @@ BLOCK_KINDS = sorted(set(MERGE_BLOCKS) | {"residual", "seq"})
 # ------------------------------------------------------------------------ FractalNet's join
 
 
-def _join_ctor(a, ins, out, cin=None, cout=None):
-    return [("columns", tuple(a.get("columns") or range(len(ins)))), ("droppath", a["droppath"]),
+def _join_module(c: Ctor) -> list:
+    a = c.a
+    return [("columns", tuple(a.get("columns") or range(len(c.ins)))), ("droppath", a["droppath"]),
             ("global_droppath", a["global_droppath"])]
+
+
+helper("drop_path_mean", """
+def drop_path_mean(inputs: list[Tensor], p: float, training: bool, only: Tensor | None = None) -> Tensor:
+    \"\"\"The element-wise mean of the inputs. In training each is dropped with probability p, one always
+    kept; `only` (a mask over the inputs, if any is set) keeps just those instead.\"\"\"
+    x = torch.stack(inputs)
+    if not training or (p == 0.0 and only is None):
+        return x.mean(0)
+    n = len(inputs)
+    keep = torch.rand(n, device=x.device) >= p
+    one = torch.arange(n, device=x.device) == torch.randint(n, (), device=x.device)
+    keep = keep | (one & ~keep.any())
+    if only is not None:
+        keep = torch.where(only.any(), only, keep)
+    weights = keep.to(x.dtype) / keep.sum()
+    return (x * weights.view(-1, *([1] * (x.dim() - 1)))).sum(0)
+""", uses_torch=True)
+
+helper("Join", """
+class Join(nn.Module):
+    \"\"\"FractalNet's join: the element-wise mean of the columns reaching it.
+
+    In training each input is dropped with probability `droppath` (one always kept); and in a forward
+    for which the network has drawn a single column (global drop-path, `sample_columns`), every join
+    reached by that column passes it alone.
+    \"\"\"
+
+    def __init__(self, columns: tuple[int, ...], droppath: float = 0.0, global_droppath: float = 0.0) -> None:
+        super().__init__()
+        self.droppath = droppath
+        self.global_droppath = global_droppath
+        self.register_buffer("columns", torch.tensor(columns), persistent=False)
+        self.draw: tuple[Tensor, Tensor] | None = None  # (one column this forward?, which column)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        only = None
+        if self.training and self.global_droppath > 0.0 and self.draw is not None:
+            single, column = self.draw
+            only = single & (self.columns == column)
+        return drop_path_mean(list(inputs), self.droppath, self.training, only)
+
+
+def sample_columns(model: nn.Module, columns: int, p: float, device: torch.device) -> None:
+    \"\"\"Draw, once per training forward, whether a single column runs through every join of the model,
+    and which.\"\"\"
+    draw = (torch.rand((), device=device) < p, torch.randint(columns, (), device=device))
+    for m in model.modules():
+        if isinstance(m, Join):
+            m.draw = draw
+""", needs=("drop_path_mean",), uses_torch=True)
 
 
 register(OpSpec(
@@ -932,7 +1198,17 @@ register(OpSpec(
                   doc="per forward, the probability that a single column runs through every join")),
     positional=(),
     shape=_merge_same("join"), params=_zero, macs=_zero, saved=_zero, channels=_same,
+    kind="merge",
     # node args also hold `columns`: the column of each input, set by the expander (ir._flat_join)
-    lowering=Lowering("Join", _join_ctor), inputs=(1, None), base_name="join",
+    lowering=Lowering("Join", _join_module), inputs=(1, None), base_name="join", inplace_target=True,
 ))
 MERGE_BLOCKS["join"] = "join"  # join<...> is FractalNet's flat join; mean<...> stays a plain mean
+
+
+# ------------------------------------------------------------------------ derived tables
+
+# the values `act=` takes: every parameter-free activation (in registration order, each followed by its
+# aliases), and "none"
+ACTIVATIONS = tuple(
+    n for name, sp in REGISTRY.items() if sp.kind == "activation" and sp.params is _zero
+    for n in (name, *(al for al, target in ALIASES.items() if target == name))) + ("none",)

@@ -28,29 +28,8 @@ class Row:
 
 
 def _args_text(node: dict) -> str:
-    a = node["args"]
-    op = node["op"]
-    if op in ("conv", "dw"):
-        k = a["kernel"]
-        k = f"{k}x{k}" if isinstance(k, int) else "x".join(map(str, k))
-        s = a["stride"]
-        text = f"{k}/{s if isinstance(s, int) else 'x'.join(map(str, s))}"
-        if op == "conv":
-            text += f" x{a['out']}"
-        if a.get("groups", 1) != 1:
-            text += f" g{a['groups']}"
-        return f"{op} {text}"
-    if op in ("maxpool", "avgpool"):
-        k = a["kernel"]
-        k = f"{k}x{k}" if isinstance(k, int) else "x".join(map(str, k))
-        s = a["stride"] if a["stride"] is not None else a["kernel"]
-        return f"{op} {k}/{s if isinstance(s, int) else 'x'.join(map(str, s))}"
-    if op == "linear":
-        return f"linear {a['out']}"
-    if op == "shortcut":
-        plan = ops.shortcut_plan(a, node["in_shapes"]) if node.get("shape") else None
-        return "projection 1x1" if plan else "identity"
-    return op
+    spec = ops.REGISTRY[node["op"]]
+    return spec.text(node["args"], node["in_shapes"]) if node.get("shape") else spec.name
 
 
 def _scope_op(scope: Scope) -> str:
