@@ -53,13 +53,13 @@ def compiles(text: str, input_shape=None, name: str = "<string>", **overrides) -
 
 def load(path_or_name, input_shape=None, device=None, **overrides):
     """A `torch.nn.Module` built from a `.net` file or zoo network (e.g. `load("resnet50", classes=10)`)."""
-    from . import lower
+    from . import runtime
 
-    return lower.build_module(check(path_or_name, input_shape, **overrides), device=device)
+    return runtime.build_module(check(path_or_name, input_shape, **overrides), device=device)
 
 
 def loads(text: str, input_shape=None, device=None, name: str = "<string>", **overrides):
     """A `torch.nn.Module` from `.net` source held in a string."""
-    from . import lower
+    from . import runtime
 
-    return lower.build_module(checks(text, input_shape, name, **overrides), device=device)
+    return runtime.build_module(checks(text, input_shape, name, **overrides), device=device)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 
-from . import lower as L
+from . import codemodel as L
+from .symbolic import literal
 
 LINE = 120
 INDENT = "    "
@@ -41,7 +42,9 @@ def _env():
 
 def generate(report) -> str:
     """Standalone PyTorch source of a checked network (a `cost.Report`)."""
-    return render(L.lower(report))
+    from .lower import lower
+
+    return render(lower(report))
 
 
 # ------------------------------------------------------------------------ layout of expressions
@@ -161,8 +164,8 @@ def render(model: L.CodeModel) -> str:
     outputs = None
     if model.outputs:
         name, fields = model.outputs
-        outputs = fmt(f"{name} = ", L.Call("namedtuple", (L.Raw(L.literal(name)), L.ListOf(
-            tuple(L.Raw(L.literal(f)) for f in fields)))), "", 0)
+        outputs = fmt(f"{name} = ", L.Call("namedtuple", (L.Raw(literal(name)), L.ListOf(
+            tuple(L.Raw(literal(f)) for f in fields)))), "", 0)
     text = _env().get_template("module.py.j2").render(
         header=model.header,
         uses_torch=model.uses_torch,

@@ -1,4 +1,4 @@
-"""Lowering: the checked IR -> a torch-free code model; and `build_module`, its PyTorch instance.
+"""Lowering: the checked IR -> a torch-free code model (`codemodel`), which `codegen` renders.
 
 The code model (`CodeModel`) is what `codegen` renders to a standalone Python module: one class
 per `define` (parameterised by the define's parameters and its input channels), classes for
@@ -12,29 +12,38 @@ instance being lowered (falling back to the literal on any mismatch), and instan
 define share a class only when their generated class text is identical; so the generated code
 is, for every instance it serves, exactly the checked network.
 
-`build_module(report)` renders the same model to source, executes it as a fresh module
-registered in `sys.modules`, and instantiates the network class: what `netdsl.load` returns is
-an instance of the class that `netdsl compile` writes. This module imports torch lazily.
+`runtime.build_module(report)` renders the same model to source and executes it: what
+`netdsl.load` returns is an instance of the class that `netdsl compile` writes.
 """
 
 from __future__ import annotations
 
-import builtins
-import hashlib
-import itertools
-import keyword
-import linecache
 import math
 import re
-import sys
-import types
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import ast as A
 from . import ops
+from .codemodel import (
+    Assign,
+    Call,
+    ClassModel,
+    CodeModel,
+    Comp,
+    Expr,
+    If,
+    Kw,
+    Param,
+    Raw,
+    Return,
+    Star,
+    flat,
+    stmt_key,
+)
 from .errors import Span
 from .ir import Net, Scope
+from .names import RESERVED_PY, Names, camel, file_text, safe_text
 from .symbolic import (
     Bin,
     Const,
@@ -48,140 +57,6 @@ from .symbolic import (
     ne,
     same_value,
 )
-
-# ------------------------------------------------------------------------ the code model
-
-# Expressions (codegen lays them out; `flat` is their one-line form).
-
-
-@dataclass(frozen=True)
-class Raw:
-    text: str
-
-
-@dataclass(frozen=True)
-class Kw:
-    name: str
-    value: Any
-
-
-@dataclass(frozen=True)
-class Call:
-    func: str
-    args: tuple = ()
-
-
-@dataclass(frozen=True)
-class Star:
-    value: Any
-
-
-@dataclass(frozen=True)
-class Comp:
-    """`[elt for var in range(count)]`."""
-
-    elt: Any
-    var: str
-    count: int
-
-
-@dataclass(frozen=True)
-class ListOf:
-    items: tuple
-
-
-def flat(c) -> str:
-    if isinstance(c, Raw):
-        return c.text
-    if isinstance(c, Kw):
-        return f"{c.name}={flat(c.value)}"
-    if isinstance(c, Call):
-        return f"{c.func}({', '.join(flat(a) for a in c.args)})"
-    if isinstance(c, Star):
-        return "*" + flat(c.value)
-    if isinstance(c, Comp):
-        return f"[{flat(c.elt)} for {c.var} in range({c.count})]"
-    if isinstance(c, ListOf):
-        return f"[{', '.join(flat(a) for a in c.items)}]"
-    raise TypeError(type(c).__name__)
-
-
-# Statements.
-
-
-@dataclass
-class Assign:
-    target: str
-    value: Any
-    comment: str | None = None
-
-
-@dataclass
-class If:
-    cond: str
-    body: list
-    orelse: list = field(default_factory=list)
-
-
-@dataclass
-class Return:
-    value: Any
-
-
-@dataclass
-class Expr:
-    value: Any
-
-
-@dataclass
-class Param:
-    name: str
-    annotation: str | None = None
-    default: str | None = None
-
-
-@dataclass
-class ClassModel:
-    name: str
-    doc: str
-    params: list[Param]
-    init: list
-    forward_args: list[str]
-    forward: list
-    returns: str = "Tensor"
-    base: str = "nn.Module"
-    init_weights: list | None = None
-    kind: str = "define"  # define | block | network
-
-
-@dataclass
-class CodeModel:
-    name: str  # network name (the factory function)
-    file: str  # the .net file, as safe text
-    header: list[str]  # docstring lines of the generated module
-    classes: list[ClassModel]
-    network: ClassModel
-    helpers: list[str]  # helper snippets used: drop_path, join
-    outputs: tuple[str, list[str]] | None  # (namedtuple class, fields) when the network has aux outputs
-    uses_torch: bool  # `import torch` is needed
-
-
-def stmt_key(s) -> str:
-    if isinstance(s, Assign):
-        return f"{s.target}={flat(s.value)}"
-    if isinstance(s, If):
-        return f"if {s.cond}:[{';'.join(map(stmt_key, s.body))}]else:[{';'.join(map(stmt_key, s.orelse))}]"
-    if isinstance(s, Return):
-        return f"return {flat(s.value)}"
-    if isinstance(s, Expr):
-        return flat(s.value)
-    raise TypeError(type(s).__name__)
-
-
-# ------------------------------------------------------------------------ names
-
-RESERVED_PY = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {
-    "self", "torch", "nn", "F", "Tensor", "namedtuple", "Any", "super", "__class__"}
 
 
 def module_call(cls: str, items) -> Call:
@@ -200,71 +75,6 @@ def helpers_used(texts) -> list[str]:
                 found.add(need)
                 todo.append(need)
     return [h for h in ops.HELPERS if h in found]
-
-# CamelCase of well-known family names (cosmetic: resnet50 -> ResNet50).
-_FAMILIES = {"resnet": "ResNet", "resnext": "ResNeXt", "vgg": "VGG", "googlenet": "GoogLeNet", "lenet": "LeNet",
-             "alexnet": "AlexNet", "densenet": "DenseNet", "mobilenet": "MobileNet", "nasnet": "NASNet",
-             "fractalnet": "FractalNet", "zfnet": "ZFNet", "nin": "NiN", "wrn": "WRN", "se": "SE",
-             "shufflenet": "ShuffleNet", "squeezenet": "SqueezeNet", "efficientnet": "EfficientNet",
-             "inception": "Inception", "convnext": "ConvNeXt", "regnet": "RegNet", "mnasnet": "MNASNet"}
-
-
-def camel(name: str) -> str:
-    out = ""
-    for part in name.split("_"):
-        if not part:
-            continue
-        m = re.match(r"[A-Za-z]+", part)
-        word = m.group(0) if m else ""
-        styled = _FAMILIES.get(word.lower(), word[:1].upper() + word[1:]) if word else ""
-        piece = styled + part[len(word):]
-        if out and out[-1].isdigit() and piece[:1].isdigit():
-            out += "_"
-        out += piece
-    if not out or not out.isidentifier():
-        out = "Net" + re.sub(r"\W", "_", out)
-    return out
-
-
-class Names:
-    """Unique Python identifiers that never shadow keywords, builtins or the module's own names."""
-
-    def __init__(self, reserved=RESERVED_PY, taken=()):
-        self.reserved = set(reserved)
-        self.taken = set(taken)
-
-    def ok(self, name: str) -> bool:
-        return name.isidentifier() and name not in self.reserved and name not in self.taken
-
-    def take(self, stem: str, sep: str = "") -> str:
-        stem = stem if stem.isidentifier() else (re.sub(r"\W", "_", stem) or "v")
-        if stem[0].isdigit():
-            stem = "v" + stem
-        if self.ok(stem):
-            self.taken.add(stem)
-            return stem
-        if sep == "" and stem[-1].isdigit():
-            sep = "_"
-        for k in itertools.count(2 if sep == "" and stem[0].isupper() else 1):
-            cand = f"{stem}{sep}{k}"
-            if self.ok(cand):
-                self.taken.add(cand)
-                return cand
-        raise AssertionError("unreachable")
-
-
-def safe_text(s: str) -> str:
-    """Text from the input shown in docstrings and comments: plain characters only."""
-    return re.sub(r"[^A-Za-z0-9_.+\-/ ]", "?", s)
-
-
-def _file_text(file: str) -> str:
-    base = file.replace("\\", "/").rsplit("/", 1)[-1]
-    return safe_text(base)[:60] or "?"
-
-
-def display_file(net: Net) -> str:
-    return _file_text(net.file)
 
 
 # ------------------------------------------------------------------------ the AST, for call arguments
@@ -422,7 +232,7 @@ class Lowerer:
         self.g = self.net.graph
         self.src = _Sources(self.net)
         self.src.check_current(self.net)
-        self.file = display_file(self.net)
+        self.file = file_text(self.net.file)
         self.groups: dict[str, _Built] = {}  # class key -> built class (named)
         self.order: list[ClassModel] = []
         self.records: dict[Span, list] = {}  # Name span -> ["safe"/"unsafe"/("call", define, param)]
@@ -1194,7 +1004,7 @@ class Lowerer:
             comment = None
             if network:
                 shape = self.node(op.out)["shape"]
-                where = f"{_file_text(op.line.file)}:{op.line.line}, " if op.line else ""
+                where = f"{file_text(op.line.file)}:{op.line.line}, " if op.line else ""
                 comment = where + ops.fmt_shape(shape)
             if network and op.aux and op.out in aux_out and len(uses.get(op.out, [])) == 0:
                 code = Raw(f"{flat(code)} if self.training else None")
@@ -1526,66 +1336,3 @@ def lower(report) -> CodeModel:
     return model
 
 
-_MODULES: dict[str, types.ModuleType] = {}
-
-
-def load_source(source: str, name: str) -> types.ModuleType:
-    """Execute generated source as a module registered in sys.modules (pickle, jit, export, DDP)."""
-    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
-    modname = f"_netdsl_{re.sub(r'[^A-Za-z0-9_]', '_', name)}_{digest}"
-    mod = sys.modules.get(modname)
-    if mod is not None and getattr(mod, "__netdsl_source__", None) == source:
-        return mod
-    filename = f"<netdsl:{modname}>"
-    mod = types.ModuleType(modname)
-    mod.__file__ = filename
-    mod.__netdsl_source__ = source
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    code = compile(source, filename, "exec")
-    sys.modules[modname] = mod
-    try:
-        exec(code, mod.__dict__)  # noqa: S102 - our own generated source
-    except BaseException:
-        sys.modules.pop(modname, None)
-        raise
-    _MODULES[modname] = mod
-    return mod
-
-
-# Generated source per input: (texts of every file that shaped the IR, input shape, parameters).
-# The report is a pure function of these, so loading the same network again skips code generation.
-_SOURCES_BY_INPUT: dict[tuple, tuple[str, str]] = {}
-
-
-def _fingerprint(report) -> tuple | None:
-    from .errors import _SOURCES
-
-    net = report.net
-    files = {net.file} | {span.file for _, span in net.graph.nodes(data="span")}
-    texts = tuple((f, _SOURCES.get(f)) for f in sorted(files))
-    if any(t is None for _, t in texts):
-        return None
-    params = tuple(sorted((k, repr(v)) for k, v in net.params.items()))
-    return (texts, tuple(net.input_shape), params)
-
-
-def build_module(report, device=None):
-    """A torch.nn.Module of the network: an instance of the class that `netdsl compile` writes."""
-    import torch
-
-    from . import codegen
-
-    key = _fingerprint(report)
-    hit = _SOURCES_BY_INPUT.get(key) if key is not None else None
-    if hit is None:
-        model = lower(report)
-        hit = (codegen.render(model), model.network.name)
-        if key is not None:
-            _SOURCES_BY_INPUT[key] = hit
-    source, class_name = hit
-    mod = load_source(source, report.net.name)
-    cls = getattr(mod, class_name)
-    if device is None:
-        return cls()
-    with torch.device(device):
-        return cls()

@@ -1,0 +1,74 @@
+"""Names in generated Python: reserved words, a unique-name allocator, class names and safe text."""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import keyword
+import re
+
+RESERVED_PY = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {
+    "self", "torch", "nn", "F", "Tensor", "namedtuple", "Any", "super", "__class__"}
+
+
+# CamelCase of well-known family names (cosmetic: resnet50 -> ResNet50).
+_FAMILIES = {"resnet": "ResNet", "resnext": "ResNeXt", "vgg": "VGG", "googlenet": "GoogLeNet", "lenet": "LeNet",
+             "alexnet": "AlexNet", "densenet": "DenseNet", "mobilenet": "MobileNet", "nasnet": "NASNet",
+             "fractalnet": "FractalNet", "zfnet": "ZFNet", "nin": "NiN", "wrn": "WRN", "se": "SE",
+             "shufflenet": "ShuffleNet", "squeezenet": "SqueezeNet", "efficientnet": "EfficientNet",
+             "inception": "Inception", "convnext": "ConvNeXt", "regnet": "RegNet", "mnasnet": "MNASNet"}
+
+
+def camel(name: str) -> str:
+    out = ""
+    for part in name.split("_"):
+        if not part:
+            continue
+        m = re.match(r"[A-Za-z]+", part)
+        word = m.group(0) if m else ""
+        styled = _FAMILIES.get(word.lower(), word[:1].upper() + word[1:]) if word else ""
+        piece = styled + part[len(word):]
+        if out and out[-1].isdigit() and piece[:1].isdigit():
+            out += "_"
+        out += piece
+    if not out or not out.isidentifier():
+        out = "Net" + re.sub(r"\W", "_", out)
+    return out
+
+
+class Names:
+    """Unique Python identifiers that never shadow keywords, builtins or the module's own names."""
+
+    def __init__(self, reserved=RESERVED_PY, taken=()):
+        self.reserved = set(reserved)
+        self.taken = set(taken)
+
+    def ok(self, name: str) -> bool:
+        return name.isidentifier() and name not in self.reserved and name not in self.taken
+
+    def take(self, stem: str, sep: str = "") -> str:
+        stem = stem if stem.isidentifier() else (re.sub(r"\W", "_", stem) or "v")
+        if stem[0].isdigit():
+            stem = "v" + stem
+        if self.ok(stem):
+            self.taken.add(stem)
+            return stem
+        if sep == "" and stem[-1].isdigit():
+            sep = "_"
+        for k in itertools.count(2 if sep == "" and stem[0].isupper() else 1):
+            cand = f"{stem}{sep}{k}"
+            if self.ok(cand):
+                self.taken.add(cand)
+                return cand
+        raise AssertionError("unreachable")
+
+
+def safe_text(s: str) -> str:
+    """Text from the input shown in docstrings and comments: plain characters only."""
+    return re.sub(r"[^A-Za-z0-9_.+\-/ ]", "?", s)
+
+
+def file_text(file: str) -> str:
+    """A source file as generated comments name it: its base name, plain characters only."""
+    base = file.replace("\\", "/").rsplit("/", 1)[-1]
+    return safe_text(base)[:60] or "?"
