@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ast as A
-from . import ops
+from . import ops, weights
 from .codemodel import (
     Assign,
     Call,
@@ -358,10 +358,10 @@ class Lowerer:
         model.name = self.net_class
         model.params = params
         model.doc = f"{safe_text(net.name)} as described in {self.file}."
-        model.init_weights = self._init_weights(model)
+        model.init_weights = weights.init_weights(self.net)
         if model.init_weights:
             model.init.append(Expr(Raw("self._init_weights()")))
-        model.init.extend(self._freeze())
+        model.init.extend(weights.freeze(self.net))
         r = self.report
         header = self._header(r)
         outputs = (self.outputs_name, ["main", *net.aux_outputs]) if self.outputs_name else None
@@ -1047,99 +1047,6 @@ class Lowerer:
         cand = names.take(stem)
         return cand
 
-    # ---- weights and freezing
-    def _module_kinds(self) -> set[str]:
-        """The nn classes in the network, with `X+bias` / `X-bias` (some have / lack a bias) and
-        `BN-affine` (a batch norm without weight and bias)."""
-        kinds = set()
-        for n in self.net.op_nodes():
-            node = self.node(n)
-            op, args = node["op"], node["args"]
-            if op == "shortcut":
-                if ops.shortcut_plan(args, node["in_shapes"]):
-                    kinds.update({"Conv2d", "Conv2d+bias" if args["bias"] else "Conv2d-bias"})
-                    if args["bn"]:
-                        kinds.add("BatchNorm2d")
-                continue
-            module = ops.REGISTRY[op].lowering.module
-            if op == "bn":
-                module = "BatchNorm1d" if len(node["in_shapes"][0]) == 1 else "BatchNorm2d"
-                if not args["affine"]:
-                    kinds.add("BN-affine")
-            if module in ("Conv2d", "Linear"):
-                kinds.add(module + ("+bias" if args.get("bias", True) else "-bias"))
-            if module:
-                kinds.add(module)
-        return kinds
-
-    def _init_weights(self, model: ClassModel) -> list | None:
-        scheme = self.net.init
-        if scheme not in ("kaiming", "vgg", "googlenet"):
-            return None
-        k = self._module_kinds()
-
-        def zero_bias(classes) -> list[str]:
-            if not any(f"{c}+bias" in k for c in classes):
-                return []
-            if any(f"{c}-bias" in k for c in classes):
-                return ["if m.bias is not None:", "    nn.init.constant_(m.bias, 0)"]
-            return ["nn.init.constant_(m.bias, 0)"]
-
-        def target(classes) -> str:
-            return f"nn.{classes[0]}" if len(classes) == 1 else "(" + ", ".join(f"nn.{c}" for c in classes) + ")"
-
-        branches: list[tuple[str, list[str]]] = []
-        if scheme in ("kaiming", "vgg") and "Conv2d" in k:
-            body = ['nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")']
-            if scheme == "vgg":
-                body += zero_bias(["Conv2d"])
-            branches.append(("nn.Conv2d", body))
-        if scheme == "googlenet":
-            cls = [c for c in ("Conv2d", "Linear") if c in k]
-            if cls:
-                body = ["nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)", *zero_bias(cls)]
-                branches.append((target(cls), body))
-        bns = [b for b in ("BatchNorm1d", "BatchNorm2d") if b in k]
-        if bns:
-            body = ["nn.init.constant_(m.weight, 1)", "nn.init.constant_(m.bias, 0)"]
-            if "BN-affine" in k:
-                body = ["if m.weight is not None:", *("    " + b for b in body)]
-            branches.append((target(bns), body))
-        if scheme == "vgg" and "Linear" in k:
-            branches.append(("nn.Linear", ["nn.init.normal_(m.weight, 0, 0.01)", *zero_bias(["Linear"])]))
-        if not branches:
-            return None
-        lines = ["for m in self.modules():"]
-        for i, (t, body) in enumerate(branches):
-            lines.append(f"    {'if' if i == 0 else 'elif'} isinstance(m, {t}):")
-            lines.extend("        " + b for b in body)
-        return lines
-
-    def _freeze(self) -> list:
-        net = self.net
-        frozen = {n for n in net.op_nodes() if not self.node(n).get("trainable", True) and self.node(n)["params"]}
-        if not frozen:
-            return []
-        trainable = {n for n in net.op_nodes() if self.node(n).get("trainable", True) and self.node(n)["params"]}
-        out: list = []
-        done: set[int] = set()
-
-        def visit(scope: Scope):
-            nodes = set(scope.nodes())
-            if scope is not net.root and scope.module and scope.path and nodes & frozen and not nodes & trainable:
-                out.append(Expr(Raw(f"{_attr_path(scope.path)}.requires_grad_(False)")))
-                done.update(nodes)
-                return
-            for ch in scope.children:
-                if isinstance(ch, Scope):
-                    visit(ch)
-                elif ch in frozen and ch not in done and self.node(ch).get("path"):
-                    done.add(ch)
-                    out.append(Expr(Raw(f"{_attr_path(self.node(ch)['path'])}.requires_grad_(False)")))
-
-        visit(net.root)
-        return list({stmt_key(s): s for s in out}.values())
-
     # ---- which network parameters may be constructor arguments
     def unsafe_params(self) -> set[str]:
         memo: dict[tuple, bool] = {}
@@ -1242,13 +1149,6 @@ def _type_name(v) -> str | None:
 
 def _inline(fmt: str, vs: list[str], args: dict) -> str:
     return fmt.format(*vs, all=", ".join(vs), sum=" + ".join(vs), prod=" * ".join(vs), n=len(vs), a=args)
-
-
-def _attr_path(path: str) -> str:
-    out = "self"
-    for part in path.split("."):
-        out += f"[{part}]" if part.isdigit() else f".{part}"
-    return out
 
 
 def compress(items: list) -> list:
