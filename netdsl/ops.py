@@ -572,6 +572,74 @@ register(OpSpec(
 ))
 
 
+def _norm_shape(op):
+    def rule(a, ins):
+        x = ins[0]
+        if len(x) not in (1, 3):
+            raise ShapeProblem(f"{op} needs a 2-D or 4-D input", found=fmt_nchw(x))
+        return x
+    return rule
+
+
+helper("LayerNorm2d", """
+class LayerNorm2d(nn.LayerNorm):
+    \"\"\"Layer normalisation over the channels of an (N, C, H, W) tensor (ConvNeXt's LayerNorm2d).\"\"\"
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+""")
+
+register(OpSpec(
+    name="layernorm",
+    doc="layer normalisation over channels (features for 2-D input), per position: layernorm [eps=1e-5]",
+    kind="norm",
+    args=(ArgSpec("eps", "float", 1e-5, free=True), ArgSpec("affine", "bool", True)),
+    positional=(),
+    shape=_norm_shape("layernorm"),
+    params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
+    macs=_zero,
+    saved=_saved_input,
+    channels=_same,
+    lowering=Lowering("LayerNorm2d", lambda c: [(None, c.cin), *c.opt("eps", "eps", 1e-5),
+                                                *c.opt("elementwise_affine", "affine", True)],
+                      module_1d="LayerNorm"),
+    base_name="norm",
+    inplace_target=True,
+), aliases=("ln",))
+
+
+def _groupnorm_shape(a, ins):
+    x = _norm_shape("groupnorm")(a, ins)
+    if x[0] % a["groups"]:
+        raise ShapeProblem(
+            f"groupnorm: {x[0]} channels are not divisible by {a['groups']} groups",
+            expected=f"channels a multiple of {a['groups']}",
+            found=f"{x[0]} channels",
+        )
+    return x
+
+
+register(OpSpec(
+    name="groupnorm",
+    doc="group normalisation: groupnorm 32 [eps=1e-5 affine=false]",
+    kind="norm",
+    args=(ArgSpec("groups", "pos_int", required=True, aliases=("g",)), ArgSpec("eps", "float", 1e-5, free=True),
+          ArgSpec("affine", "bool", True)),
+    positional=("groups",),
+    shape=_groupnorm_shape,
+    params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
+    macs=_zero,
+    saved=_saved_input,
+    channels=_same,
+    lowering=Lowering("GroupNorm", lambda c: [(None, c.val("groups")), (None, c.cin), *c.opt("eps", "eps", 1e-5),
+                                              *c.opt("affine", "affine", True)]),
+    base_name="gn",
+    inplace_target=True,
+))
+
+
 # ------------------------------------------------------------------------ pooling
 
 
@@ -861,6 +929,63 @@ register(OpSpec(
     shape=_flatten_shape, params=_zero, macs=_zero, saved=_zero, channels=_flatten_channels,
     lowering=Lowering(inline="torch.flatten({0}, 1)", seq_module="Flatten"),
     base_name="flatten", numbered=False, shared=True,
+))
+
+
+def _shuffle_shape(a, ins):
+    x = ins[0]
+    _need_rank("channel_shuffle", x, 3)
+    if x[0] % a["groups"]:
+        raise ShapeProblem(
+            f"channel_shuffle: {x[0]} channels are not divisible by {a['groups']} groups",
+            expected=f"channels a multiple of {a['groups']}",
+            found=f"{x[0]} channels",
+        )
+    return x
+
+
+register(OpSpec(
+    name="channel_shuffle",
+    doc="interleave the channels of g groups (ShuffleNet): channel_shuffle 2",
+    kind="reshape",
+    args=(ArgSpec("groups", "pos_int", required=True, aliases=("g",)),),
+    positional=("groups",),
+    shape=_shuffle_shape, params=_zero, macs=_zero, saved=_zero, channels=_same,
+    lowering=Lowering("ChannelShuffle", lambda c: [(None, c.val("groups"))]),
+    base_name="shuffle", numbered=False, shared=True,
+), aliases=("shuffle",))
+
+
+# ------------------------------------------------------------------------ scaling
+
+
+helper("LayerScale", """
+class LayerScale(nn.Module):
+    \"\"\"A learnable scale per channel (ConvNeXt's layer scale), initialised to `init`.\"\"\"
+
+    def __init__(self, channels: int, init: float = 1e-6, spatial: bool = True) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels, 1, 1) if spatial else (channels,), init))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.gamma
+""", uses_torch=True)
+
+register(OpSpec(
+    name="layerscale",
+    doc="a learnable scale per channel (feature for 2-D input), as ConvNeXt's: layerscale [init=1e-6]",
+    kind="scale",
+    args=(ArgSpec("init", "float", 1e-6, free=True, doc="initial value of every scale"),),
+    positional=("init",),
+    shape=_norm_shape("layerscale"),
+    params=lambda a, ins, out: ins[0][0],
+    macs=_zero,
+    saved=_saved_input,
+    channels=_same,
+    lowering=Lowering("LayerScale", lambda c: [(None, c.cin), *c.opt("init", "init", 1e-6),
+                                               *([("spatial", False)] if len(c.ins[0]) == 1 else [])]),
+    base_name="layer_scale",
+    inplace_target=True,
 ))
 
 
