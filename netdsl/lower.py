@@ -239,6 +239,14 @@ class Lowerer:
         self.global_names = Names()
         self.define_types = self._define_types()
         self.consumers = {n: list(self.g.successors(n)) for n in self.g.nodes}
+        # whether each residual shortcut (by where it is written) projects, over all its instances:
+        # one answer for all of them is written as a literal, never as a branch no instance takes
+        self.projects: dict[Span, set[bool]] = {}
+        for n in self.net.op_nodes():
+            node = self.node(n)
+            if node["op"] == "shortcut":
+                plan = ops.shortcut_plan(node["args"], node["in_shapes"])
+                self.projects.setdefault(node["span"], set()).add(plan is not None)
         aux_nodes = set(self.net.aux_outputs.values())
         self.aux_nodes = aux_nodes
         self._inputs: dict[int, tuple[list[int], list[str]]] = {}
@@ -691,7 +699,7 @@ class Lowerer:
         args = node["args"]
         plan = ops.shortcut_plan(args, node["in_shapes"])
         stride = self._path_stride(ctx, x, body)
-        ok = stride is not None
+        ok = stride is not None and len(self.projects[node["span"]]) > 1
         if ok:
             cond = any_of(ne(stride, Const(1)), ne(cin, cout))
             ok = self.check(cond, ctx, plan is not None) and (
@@ -819,6 +827,9 @@ class Lowerer:
         used_ch = [(n, v) for n, v in zip(ext, chvars, strict=True) if v.key in child.used]
         sig = [Param(v.name, "int") for _, v in used_ch]
         defaults = {p.name: p.default for p in d.params} if d else {}
+        # a parameter the class does not use (it shaped the structure, as a repeat count or a
+        # condition, and this class is that structure) is no constructor argument
+        params = [p for p in params if pvars[p].key in child.used]
         for p in params:
             default = _default_literal(defaults.get(p))
             sig.append(Param(pymap[p], self.define_types.get((scope.define, p)), default))
