@@ -14,6 +14,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Raw:
     text: str
+    sym: Any = field(default=None, compare=False)  # the symbolic value it renders, when it is one
 
 
 @dataclass(frozen=True)

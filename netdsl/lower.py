@@ -209,13 +209,21 @@ class _Ctx:
     taken: set = field(default_factory=set)  # member names of the namespace
     shared: dict = field(default_factory=dict)  # attribute -> the member nodes using it
     own_nodes: list = field(default_factory=list)  # every node of the scope the class is built for
+    # keys of the variables a value depended on when the lowering wrote that value as a literal:
+    # a network parameter among them cannot be a constructor argument (its value is baked in)
+    lost: set = field(default_factory=set)
+
+    def lose(self, *values) -> None:
+        for v in values:
+            if isinstance(v, Sym):
+                self.lost.update(x.key for x in v.vars())
 
     def code(self, v):
         if isinstance(v, ops.ModuleCall):
             return module_call(v.cls, [self.code(x) if k is None else Kw(k, self.code(x)) for k, x in v.args])
         for var in as_sym(v).vars() if isinstance(v, Sym) else ():
             self.used.setdefault(var.key, var)
-        return Raw(literal(v))
+        return Raw(literal(v), v if isinstance(v, Sym) and not isinstance(v, Const) else None)
 
 
 @dataclass
@@ -344,6 +352,7 @@ class Lowerer:
         """The symbol when it evaluates to the concrete value here, else the literal."""
         if isinstance(sym, Sym) and self.check(sym, ctx, concrete):
             return sym
+        ctx.lose(sym)
         return Const(concrete)
 
     # ---- the whole network
@@ -352,16 +361,19 @@ class Lowerer:
         root = net.root
         ctx = _Ctx(expr={}, val={})
         params = []
+        param_of = {}
         for k, v in net.params.items():
             if k in self.expose:
                 var = Var(k)
                 ctx.expr[k] = var
                 ctx.val[var.key] = v
+                param_of[var.key] = k
                 params.append(Param(k, type(v).__name__, literal(v)))
         in_ch = net.input_shape[0]
         ctx.chan[net.input_node] = Const(in_ch)
         ctx.external = {net.input_node}
         built = self.build_class(root, ctx, [(net.input_node, "x")], kind="network")
+        self.baked = {param_of[k] for k in ctx.lost if k in param_of}
         model = built.model
         model.name = self.net_class
         model.params = params
@@ -569,6 +581,7 @@ class Lowerer:
         in_syms = [ctx.chan.get(i) for i in ins]
         concrete = node["shape"][0]
         if any(s is None for s in in_syms):
+            ctx.lose(*in_syms, *arg_syms.values())
             return Const(concrete)
         try:
             if node["op"] == "flatten":
@@ -580,9 +593,11 @@ class Lowerer:
                 try:
                     sym = spec.channels(args, in_syms)
                 except Exception:  # noqa: BLE001 - a rule that needs concrete values
+                    ctx.lose(*arg_syms.values())
                     sym = spec.channels(dict(node["args"]), in_syms)
             sym = as_sym(sym)
         except Exception:  # noqa: BLE001 - any rule that cannot run on symbols: the literal
+            ctx.lose(*in_syms, *arg_syms.values())
             return Const(concrete)
         return self.verified(sym, ctx, concrete)
 
@@ -706,6 +721,7 @@ class Lowerer:
                 plan is None or (self.check(stride, ctx, plan[1]) and self.check(cin, ctx, node["in_shapes"][0][0])
                                  and self.check(cout, ctx, plan[0])))
         if not ok:
+            ctx.lose(stride, cin, cout)
             cond = Const(plan is not None)
             stride = Const(plan[1] if plan else 1)
             cin = Const(node["in_shapes"][0][0])
@@ -736,7 +752,7 @@ class Lowerer:
     def sequential(self, ctx: _Ctx, scope: Scope) -> tuple[Call, Sym]:
         items = []
         sub = _Ctx(expr=ctx.expr, val=ctx.val, chan=ctx.chan, stride=ctx.stride, external={scope.input},
-                   used=ctx.used)
+                   used=ctx.used, lost=ctx.lost)
         for m in (self.resolve(x) for x in scope.members):
             if isinstance(m, Scope):
                 if not list(m.nodes()):
@@ -827,6 +843,12 @@ class Lowerer:
         used_ch = [(n, v) for n, v in zip(ext, chvars, strict=True) if v.key in child.used]
         sig = [Param(v.name, "int") for _, v in used_ch]
         defaults = {p.name: p.default for p in d.params} if d else {}
+        call_syms = self._call_args(ctx, scope, d, params)
+        # the class's variables in the caller's terms: its input channels and its arguments
+        subst = {v.key: ctx.chan.get(n, Const(self.node(n)["shape"][0])) for n, v in zip(ext, chvars, strict=True)}
+        subst.update({pvars[p].key: call_syms[p][1] for p in params})
+        for key in child.lost:
+            ctx.lose(subst.get(key))
         # a parameter the class does not use (it shaped the structure, as a repeat count or a
         # condition, and this class is that structure) is no constructor argument
         params = [p for p in params if pvars[p].key in child.used]
@@ -840,7 +862,6 @@ class Lowerer:
         cls = self._group(key, built, scope.define, self.define_class[scope.define])
         # the call: input channels, then the define's arguments as written
         args: list = [ctx.code(ctx.chan.get(n, Const(self.node(n)["shape"][0]))) for n, _ in used_ch]
-        call_syms = self._call_args(ctx, scope, d, params)
         positional = True
         for p in params:
             how, sym = call_syms[p]
@@ -854,8 +875,6 @@ class Lowerer:
                 positional = False
                 args.append(Kw(pymap[p], ctx.code(sym)))
         # the output channels in the caller's terms
-        subst = {v.key: ctx.chan.get(n, Const(self.node(n)["shape"][0])) for n, v in zip(ext, chvars, strict=True)}
-        subst.update({pvars[p].key: call_syms[p][1] for p in params})
         out = self.resolve_tensor(scope)
         out_sym = self.verified(_subst(built.out_sym, subst), ctx, self.node(out)["shape"][0])
         return Call(cls, tuple(args)), out_sym
@@ -902,6 +921,13 @@ class Lowerer:
         child.external = set(ext)
         built = self.build_class(scope, child, list(zip(ext, in_names, strict=True)), kind="block")
         own = {v.key for v in chvars}
+        channels_of = {v.key: ctx.chan.get(n, Const(self.node(n)["shape"][0]))
+                       for n, v in zip(ext, chvars, strict=True)}
+        for key in child.lost:
+            if key in channels_of:
+                ctx.lose(channels_of[key])
+            else:
+                ctx.lost.add(key)
         used_ch = [(n, v) for n, v in zip(ext, chvars, strict=True) if v.key in child.used]
         free = [v for k, v in child.used.items() if k not in own]
         sig = [Param(v.name, "int") for _, v in used_ch] + [
@@ -1192,8 +1218,48 @@ def _int_of(c) -> int | None:
     return None
 
 
+def _sym_of(c) -> Sym | None:
+    """The value an argument renders: a symbol, or an integer literal."""
+    if isinstance(c, Raw) and c.sym is not None:
+        return c.sym
+    n = _int_of(c)
+    return Const(n) if n is not None else None
+
+
+_PROBES = ({}, {})  # two fixed pseudo-random assignments per variable key, filled lazily
+
+
+def _probe(sym: Sym, which: int):
+    env = _PROBES[which]
+    for v in sym.vars():
+        env.setdefault(v.key, 1009 + 7919 * ((v.key * 31 + which * 17) % 97))
+    try:
+        return sym.eval(env)
+    except (SymbolicError, ArithmeticError):
+        return None
+
+
+def _step(x, y, others: list) -> Sym | None:
+    """A symbol s with y = x + s (checked under two assignments of the variables), else None."""
+    if isinstance(x, Const) and isinstance(y, Const):
+        return Const(y.value - x.value) if isinstance(x.value, int) and isinstance(y.value, int) else None
+    diffs = []
+    for w in (0, 1):
+        a, b = _probe(x, w), _probe(y, w)
+        if not isinstance(a, int) or not isinstance(b, int):
+            return None
+        diffs.append(b - a)
+    if diffs[0] == diffs[1]:
+        return Const(diffs[0])
+    for cand in others:
+        if [_probe(cand, 0), _probe(cand, 1)] == diffs:
+            return cand
+    return None
+
+
 def _progression(items: list, i: int):
-    """Three or more calls of one class whose integer arguments step by constants."""
+    """Three or more calls of one class whose arguments step by constants or by one of their
+    arguments (DenseNet's input channels: `DenseLayer(c + i * k, k) for i in range(6)`)."""
     first = items[i]
     if not isinstance(first, Call) or first.func.startswith("nn."):
         return None
@@ -1208,16 +1274,20 @@ def _progression(items: list, i: int):
     steps = None
     while j < len(items) and isinstance(items[j], Call) and shape(items[j]) == shape(first):
         a, b = vals(items[j - 1]), vals(items[j])
+        others = [s for s in map(_sym_of, b) if s is not None and not isinstance(s, Const)]
         st = []
         for x, y in zip(a, b, strict=True):
             if flat(x) == flat(y):
-                st.append(0)
-            elif _int_of(x) is not None and _int_of(y) is not None:
-                st.append(_int_of(y) - _int_of(x))
-            else:
+                st.append(Const(0))
+                continue
+            sx, sy = _sym_of(x), _sym_of(y)
+            step = _step(sx, sy, others) if sx is not None and sy is not None else None
+            if step is None:
                 st = None
                 break
-        if st is None or (steps is not None and st != steps) or not any(st):
+            st.append(step)
+        if st is None or (steps is not None and [literal(s) for s in st] != [literal(s) for s in steps]) or all(
+                isinstance(s, Const) and s.value == 0 for s in st):
             break
         steps = st
         j += 1
@@ -1227,8 +1297,12 @@ def _progression(items: list, i: int):
     new_args = []
     for a, st in zip(first.args, steps, strict=True):
         v = a.value if isinstance(a, Kw) else a
-        if st:
-            v = Raw(f"{_int_of(v)} + {st} * i" if st > 0 else f"{_int_of(v)} - {-st} * i")
+        if isinstance(st, Const) and isinstance(_sym_of(v), Const):
+            if st.value:
+                v = Raw(f"{_int_of(v)} + {st.value} * i" if st.value > 0 else f"{_int_of(v)} - {-st.value} * i")
+        elif not (isinstance(st, Const) and st.value == 0):
+            step = f"({literal(st)})" if isinstance(st, Bin) else literal(st)
+            v = Raw(f"{literal(_sym_of(v))} + i * {step}")
         new_args.append(Kw(a.name, v) if isinstance(a, Kw) else v)
     return Star(Comp(Call(first.func, tuple(new_args)), "i", n)), n
 
@@ -1240,7 +1314,7 @@ def lower(report) -> CodeModel:
     """The code model of a checked network (torch-free)."""
     lw = Lowerer(report)
     model = lw.run()
-    bad = lw.unsafe_params()
+    bad = lw.unsafe_params() | lw.baked
     if bad:
         lw = Lowerer(report, expose=lw.expose - bad)
         model = lw.run()

@@ -415,7 +415,7 @@ def _out_numel(a, ins, out) -> int:
 
 _CONV_ARGS = (
     ArgSpec("kernel", "pair", required=True, aliases=("k",), doc="kernel size, 3 or 3x3 or 1x7"),
-    ArgSpec("out", "pos_int", None, aliases=("c", "channels"), doc="output channels (x64)"),
+    ArgSpec("out", "pos_int", None, aliases=("c", "channels"), doc="output channels (x64)", free=True),
     ArgSpec("ratio", "float", None, doc="output channels = input channels x ratio (instead of out)"),
     ArgSpec("stride", "pair", 1, aliases=("s",), doc="stride (3x3/2)"),
     ArgSpec("padding", "padding", 0, aliases=("p", "pad"), doc='padding (p1), or "same"'),
@@ -467,7 +467,7 @@ register(OpSpec(
     doc="depthwise convolution (groups = input channels): dw 3x3/2 [multiplier=1 bn act=relu]",
     kind="conv",
     args=tuple(x for x in _CONV_ARGS if x.name not in ("out", "groups", "ratio"))
-    + (ArgSpec("multiplier", "pos_int", 1, doc="channel multiplier"),) + _FUSED_ARGS,
+    + (ArgSpec("multiplier", "pos_int", 1, doc="channel multiplier", free=True),) + _FUSED_ARGS,
     positional=("kernel",),
     shape=_dw_shape,
     params=lambda a, ins, out: _conv_params(_dw_full(a, ins), ins, out),

@@ -187,3 +187,42 @@ def test_cli_compile_keeps_the_old_file_on_error(tmp_path, capsys):
     bad.write_text("conv 3x3 x8\nlinear 10\n")  # linear needs a flattened input
     assert main(["compile", str(bad), "-o", str(target)]) == 1
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["bad.net", "x.py"]
+
+
+def _other_value(v):
+    if isinstance(v, bool):
+        return not v
+    if isinstance(v, int):
+        return (v * 2, v + 1, v + 2)
+    return (v / 2,)
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_constructor_arguments_build_the_network_check_describes(name):
+    """Every network parameter the generated class takes gives, at another value, the network that
+    `netdsl check NAME -D param=value` describes (the same parameters), as `netdsl.load` does."""
+    torch = pytest.importorskip("torch")
+    from netdsl.errors import NetdslError
+
+    import inspect
+
+    ns: dict = {}
+    exec(compile(netdsl.compile(name), f"{name}.py", "exec", dont_inherit=True), ns)  # noqa: S102
+    report = netdsl.check(name)
+    factory = ns[report.net.name]
+    cls = inspect.signature(factory).return_annotation
+    taken = list(inspect.signature(cls).parameters)
+    assert set(taken) <= set(report.net.params)
+    for param in taken:
+        for value in _other_value(report.net.params[param]):
+            try:
+                want = netdsl.check(name, **{param: value})
+            except NetdslError:
+                continue
+            with torch.device("meta"):
+                model = factory(**{param: value})
+            got = sum(p.numel() for p in model.parameters())
+            assert got == want.total.params + sum(a.params for a in want.aux.values()), (param, value)
+            break
+        else:
+            raise AssertionError(f"no other value of {param} to try")

@@ -49,22 +49,26 @@ class Transition(nn.Module):
 class DenseNet121(nn.Module):
     """densenet121 as described in densenet121.net."""
 
-    def __init__(self, classes: int = 1000) -> None:
+    def __init__(self, classes: int = 1000, k: int = 32, init_features: int = 64) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(3, init_features, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(init_features)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.denseblock1 = nn.Sequential(*[DenseLayer(64 + 32 * i, 32) for i in range(6)])
-        self.transition1 = Transition(256)
-        self.denseblock2 = nn.Sequential(*[DenseLayer(128 + 32 * i, 32) for i in range(12)])
-        self.transition2 = Transition(512)
-        self.denseblock3 = nn.Sequential(*[DenseLayer(256 + 32 * i, 32) for i in range(24)])
-        self.transition3 = Transition(1024)
-        self.denseblock4 = nn.Sequential(*[DenseLayer(512 + 32 * i, 32) for i in range(16)])
-        self.bn2 = nn.BatchNorm2d(1024)
+        self.denseblock1 = nn.Sequential(*[DenseLayer(init_features + i * k, k) for i in range(6)])
+        self.transition1 = Transition(init_features + 6 * k)
+        self.denseblock2 = nn.Sequential(*[DenseLayer((init_features + 6 * k) // 2 + i * k, k) for i in range(12)])
+        self.transition2 = Transition((init_features + 6 * k) // 2 + 12 * k)
+        self.denseblock3 = nn.Sequential(
+            *[DenseLayer(((init_features + 6 * k) // 2 + 12 * k) // 2 + i * k, k) for i in range(24)]
+        )
+        self.transition3 = Transition(((init_features + 6 * k) // 2 + 12 * k) // 2 + 24 * k)
+        self.denseblock4 = nn.Sequential(
+            *[DenseLayer((((init_features + 6 * k) // 2 + 12 * k) // 2 + 24 * k) // 2 + i * k, k) for i in range(16)]
+        )
+        self.bn2 = nn.BatchNorm2d((((init_features + 6 * k) // 2 + 12 * k) // 2 + 24 * k) // 2 + 16 * k)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(1024, classes)
+        self.classifier = nn.Linear((((init_features + 6 * k) // 2 + 12 * k) // 2 + 24 * k) // 2 + 16 * k, classes)
         self._init_weights()
 
     def _init_weights(self) -> None:

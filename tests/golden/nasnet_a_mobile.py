@@ -321,29 +321,29 @@ class ReductionCell(nn.Module):
 class NASNetAMobile(nn.Module):
     """nasnet_a_mobile as described in nasnet_a_mobile.net."""
 
-    def __init__(self, classes: int = 1000) -> None:
+    def __init__(self, classes: int = 1000, f: int = 44) -> None:
         super().__init__()
         self.conv0 = nn.Sequential(nn.Conv2d(3, 32, kernel_size=3, stride=2, bias=False), nn.BatchNorm2d(32, eps=0.001))
-        self.cell_stem_0 = StemCell0(32, 11)
-        self.cell_stem_1 = StemCell1(44, 32, 22)
-        self.cell_0 = FirstCell(88, 44, 44)
-        self.cell_1 = NormalCell(264, 88, 44)
-        self.cell_2 = NormalCell(264, 264, 44)
-        self.cell_3 = NormalCell(264, 264, 44)
-        self.reduction_cell_0 = ReductionCell(264, 264, 88)
-        self.cell_6 = FirstCell(352, 264, 88)
-        self.cell_7 = NormalCell(528, 352, 88)
-        self.cell_8 = NormalCell(528, 528, 88)
-        self.cell_9 = NormalCell(528, 528, 88)
-        self.reduction_cell_1 = ReductionCell(528, 528, 176)
-        self.cell_12 = FirstCell(704, 528, 176)
-        self.cell_13 = NormalCell(1056, 704, 176)
-        self.cell_14 = NormalCell(1056, 1056, 176)
-        self.cell_15 = NormalCell(1056, 1056, 176)
+        self.cell_stem_0 = StemCell0(32, f // 4)
+        self.cell_stem_1 = StemCell1(4 * (f // 4), 32, f // 2)
+        self.cell_0 = FirstCell(4 * (f // 2), 4 * (f // 4), f)
+        self.cell_1 = NormalCell(4 * (f // 2) + 4 * f, 4 * (f // 2), f)
+        self.cell_2 = NormalCell(6 * f, 4 * (f // 2) + 4 * f, f)
+        self.cell_3 = NormalCell(6 * f, 6 * f, f)
+        self.reduction_cell_0 = ReductionCell(6 * f, 6 * f, 2 * f)
+        self.cell_6 = FirstCell(4 * (2 * f), 6 * f, 2 * f)
+        self.cell_7 = NormalCell(4 * (2 * f // 2) + 8 * f, 4 * (2 * f), 2 * f)
+        self.cell_8 = NormalCell(6 * (2 * f), 4 * (2 * f // 2) + 8 * f, 2 * f)
+        self.cell_9 = NormalCell(6 * (2 * f), 6 * (2 * f), 2 * f)
+        self.reduction_cell_1 = ReductionCell(6 * (2 * f), 6 * (2 * f), 4 * f)
+        self.cell_12 = FirstCell(4 * (4 * f), 6 * (2 * f), 4 * f)
+        self.cell_13 = NormalCell(4 * (4 * f // 2) + 16 * f, 4 * (4 * f), 4 * f)
+        self.cell_14 = NormalCell(6 * (4 * f), 4 * (4 * f // 2) + 16 * f, 4 * f)
+        self.cell_15 = NormalCell(6 * (4 * f), 6 * (4 * f), 4 * f)
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(p=0.5)
-        self.last_linear = nn.Linear(1056, classes)
+        self.last_linear = nn.Linear(6 * (4 * f), classes)
 
     def forward(self, x: Tensor) -> Tensor:
         conv0 = self.conv0(x)  # nasnet_a_mobile.net:47, 32x111x111

@@ -32,7 +32,7 @@ class Mlpconv(nn.Module):
 class NiN(nn.Module):
     """nin as described in nin.net."""
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         self.mlpconv1 = Mlpconv(3, 11, 4, 0, 96)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
@@ -44,7 +44,7 @@ class NiN(nn.Module):
         self.conv1 = nn.Conv2d(384, 1024, kernel_size=3, padding=1)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(1024, 1024, kernel_size=1)
-        self.conv3 = nn.Conv2d(1024, 1000, kernel_size=1)
+        self.conv3 = nn.Conv2d(1024, classes, kernel_size=1)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 class NiNCifar(nn.Module):
     """nin_cifar as described in nin_cifar.net."""
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 192, kernel_size=5, padding=2)
         self.relu = nn.ReLU(inplace=True)
@@ -28,7 +28,7 @@ class NiNCifar(nn.Module):
         self.dropout2 = nn.Dropout(p=0.5)
         self.conv7 = nn.Conv2d(192, 192, kernel_size=3, padding=1)
         self.conv8 = nn.Conv2d(192, 192, kernel_size=1)
-        self.conv9 = nn.Conv2d(192, 10, kernel_size=1)
+        self.conv9 = nn.Conv2d(192, classes, kernel_size=1)
         self.avgpool2 = nn.AdaptiveAvgPool2d(1)
 
     def forward(self, x: Tensor) -> Tensor:
