@@ -202,9 +202,9 @@ def test_constructor_arguments_build_the_network_check_describes(name):
     """Every network parameter the generated class takes gives, at another value, the network that
     `netdsl check NAME -D param=value` describes (the same parameters), as `netdsl.load` does."""
     torch = pytest.importorskip("torch")
-    from netdsl.errors import NetdslError
-
     import inspect
+
+    from netdsl.errors import NetdslError
 
     ns: dict = {}
     exec(compile(netdsl.compile(name), f"{name}.py", "exec", dont_inherit=True), ns)  # noqa: S102
