@@ -23,13 +23,6 @@ DTYPE_BYTES = {"float32": 4, "fp32": 4, "float16": 2, "fp16": 2, "bfloat16": 2, 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 
 
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def _is_aux(scope: Scope | None) -> bool:
     while scope is not None:
         if scope.aux:
@@ -97,7 +90,7 @@ def analyze(net: Net) -> Report:
         node["params"] = spec.params(node["args"], ins, out)
         node["macs"] = spec.macs(node["args"], ins, out)
         node["saved"] = spec.saved(node["args"], ins, out)
-        node["out_numel"] = _numel(out)
+        node["out_numel"] = ops.numel(out)
         node["activations"] = spec.activations(node["args"], ins, out)
         node.setdefault("trainable", True)
         scope = node["scope"]

@@ -18,7 +18,6 @@ is, for every instance it serves, exactly the checked network.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,10 +171,6 @@ class _Sources:
 
 
 # ------------------------------------------------------------------------ lowering
-
-
-def _numel(shape) -> int:
-    return math.prod(shape)
 
 
 @dataclass
@@ -514,12 +509,7 @@ class Lowerer:
             for mm in m.members:  # only functional layers (add, concat): no module of its own
                 self.member(ctx, self.resolve(mm))
             return
-        if m.kind == "define":
-            code, out_sym = self.instance(ctx, m)
-        elif m.sequential:
-            code, out_sym = self.sequential(ctx, m)
-        else:
-            code, out_sym = self.anon(ctx, m)
+        code, out_sym = self.submodule(ctx, m)
         name = m.name
         ctx.init.append(Assign(f"self.{name}", code))
         ctx.fields[name] = flat(code)
@@ -584,17 +574,13 @@ class Lowerer:
             ctx.lose(*in_syms, *arg_syms.values())
             return Const(concrete)
         try:
-            if node["op"] == "flatten":
-                shape = node["in_shapes"][0]
-                sym = in_syms[0] * _numel(shape[1:]) if len(shape) > 1 else in_syms[0]
-            else:
-                args = dict(node["args"])
-                args.update(arg_syms)
-                try:
-                    sym = spec.channels(args, in_syms)
-                except Exception:  # noqa: BLE001 - a rule that needs concrete values
-                    ctx.lose(*arg_syms.values())
-                    sym = spec.channels(dict(node["args"]), in_syms)
+            args = dict(node["args"])
+            args.update(arg_syms)
+            try:
+                sym = spec.channels(args, in_syms, node["in_shapes"])
+            except Exception:  # noqa: BLE001 - a rule that needs concrete values
+                ctx.lose(*arg_syms.values())
+                sym = spec.channels(dict(node["args"]), in_syms, node["in_shapes"])
             sym = as_sym(sym)
         except Exception:  # noqa: BLE001 - any rule that cannot run on symbols: the literal
             ctx.lose(*in_syms, *arg_syms.values())
@@ -749,6 +735,14 @@ class Lowerer:
         ctx.fields[name] = "shortcut"
 
     # ---- sub-modules
+    def submodule(self, ctx: _Ctx, m: Scope) -> tuple[Call, Sym]:
+        """The constructor call of a sub-module and its output channels in the caller's terms."""
+        if m.kind == "define":
+            return self.instance(ctx, m)
+        if m.sequential:
+            return self.sequential(ctx, m)
+        return self.anon(ctx, m)
+
     def sequential(self, ctx: _Ctx, scope: Scope) -> tuple[Call, Sym]:
         items = []
         sub = _Ctx(expr=ctx.expr, val=ctx.val, chan=ctx.chan, stride=ctx.stride, external={scope.input},
@@ -757,12 +751,7 @@ class Lowerer:
             if isinstance(m, Scope):
                 if not list(m.nodes()):
                     continue
-                if m.kind == "define":
-                    code, out_sym = self.instance(sub, m)
-                elif m.sequential:
-                    code, out_sym = self.sequential(sub, m)
-                else:
-                    code, out_sym = self.anon(sub, m)
+                code, out_sym = self.submodule(sub, m)
                 sub.chan[self.resolve_tensor(m)] = out_sym
                 items.append(code)
                 continue

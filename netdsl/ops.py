@@ -190,7 +190,9 @@ class OpSpec:
     params: Callable[[dict, list[Shape], Shape], int]
     macs: Callable[[dict, list[Shape], Shape], int]
     saved: Callable[[dict, list[Shape], Shape], int]
-    channels: Callable[[dict, list], object]  # symbolic output channels from input channels
+    # output channels (features) from the input channels, which may be symbols, and the concrete
+    # input shapes: `ins[0] * a["multiplier"]`
+    channels: Callable[[dict, list, list[Shape]], object]
     lowering: Lowering
     # output values counted as activations (timm's convention: conv and linear outputs)
     activations: Callable[[dict, list[Shape], Shape], int] | None = None
@@ -273,7 +275,7 @@ def _need_rank(op: str, shape: Shape, rank: int) -> None:
         )
 
 
-def _same(a: dict, ins: list) -> object:
+def _same(a: dict, ins: list, shapes: list) -> object:
     return ins[0]
 
 
@@ -281,7 +283,7 @@ def _zero(a, ins, out) -> int:
     return 0
 
 
-def _numel(shape: Shape) -> int:
+def numel(shape: Shape) -> int:
     n = 1
     for d in shape:
         n *= d
@@ -289,11 +291,11 @@ def _numel(shape: Shape) -> int:
 
 
 def _saved_input(a, ins, out) -> int:
-    return _numel(ins[0])
+    return numel(ins[0])
 
 
 def _saved_output(a, ins, out) -> int:
-    return _numel(out)
+    return numel(out)
 
 
 def _window(op: str, size: int, k: int, s: int, p: int, d: int, ceil: bool, axis: str) -> int:
@@ -410,7 +412,7 @@ def _conv_text(op: str):
 
 
 def _out_numel(a, ins, out) -> int:
-    return _numel(out)
+    return numel(out)
 
 
 _CONV_ARGS = (
@@ -440,7 +442,7 @@ register(OpSpec(
     macs=_conv_macs,
     saved=_saved_input,
     activations=_out_numel,
-    channels=lambda a, ins: conv_out_channels(a, ins[0]),
+    channels=lambda a, ins, shapes: conv_out_channels(a, ins[0]),
     lowering=Lowering("Conv2d", _conv_module),
     base_name="conv",
     stride_arg="stride",
@@ -474,7 +476,7 @@ register(OpSpec(
     macs=lambda a, ins, out: _conv_macs(_dw_full(a, ins), ins, out),
     saved=_saved_input,
     activations=_out_numel,
-    channels=lambda a, ins: ins[0] * a["multiplier"] if a["multiplier"] != 1 else ins[0],
+    channels=lambda a, ins, shapes: ins[0] * a["multiplier"] if a["multiplier"] != 1 else ins[0],
     lowering=Lowering("Conv2d", lambda c: _conv_module(c, groups=c.cin)),
     base_name="conv",
     stride_arg="stride",
@@ -505,7 +507,7 @@ register(OpSpec(
     macs=lambda a, ins, out: ins[0][0] * out[0],
     saved=_saved_input,
     activations=_out_numel,
-    channels=lambda a, ins: a["out"],
+    channels=lambda a, ins, shapes: a["out"],
     lowering=Lowering("Linear", lambda c: [(None, c.cin), (None, c.cout), *c.opt("bias", "bias", True)]),
     base_name="fc",
     numbered=False,
@@ -563,7 +565,7 @@ register(OpSpec(
     shape=_lrn_shape,
     params=_zero,
     macs=_zero,
-    saved=lambda a, ins, out: 2 * _numel(out),
+    saved=lambda a, ins, out: 2 * numel(out),
     channels=_same,
     lowering=Lowering("LocalResponseNorm", lambda c: [
         (None, c.val("size")), ("alpha", c.val("alpha")), ("beta", c.val("beta")), ("k", c.val("k"))]),
@@ -701,7 +703,7 @@ register(OpSpec(
     shape=_pool_shape("maxpool"),
     params=_zero,
     macs=_zero,
-    saved=lambda a, ins, out: _numel(ins[0]) + _numel(out),  # input + int64 indices (counted as values)
+    saved=lambda a, ins, out: numel(ins[0]) + numel(out),  # input + int64 indices (counted as values)
     channels=_same,
     lowering=Lowering("MaxPool2d", _pool_module),
     base_name="maxpool",
@@ -764,7 +766,7 @@ register(OpSpec(
     args=(ArgSpec("size", "pair", required=True),),
     positional=("size",),
     shape=_adaptive_shape("adaptive_maxpool"),
-    params=_zero, macs=_zero, saved=lambda a, ins, out: _numel(ins[0]) + _numel(out), channels=_same,
+    params=_zero, macs=_zero, saved=lambda a, ins, out: numel(ins[0]) + numel(out), channels=_same,
     lowering=Lowering("AdaptiveMaxPool2d", _adaptive_module),
     kind="pool",
     inplace_target=True,
@@ -798,7 +800,7 @@ register(OpSpec(
     doc="global max pooling to 1x1 (AdaptiveMaxPool2d(1))",
     args=(), positional=(),
     shape=_global_shape("gmp"),
-    params=_zero, macs=_zero, saved=lambda a, ins, out: _numel(ins[0]) + _numel(out), channels=_same,
+    params=_zero, macs=_zero, saved=lambda a, ins, out: numel(ins[0]) + numel(out), channels=_same,
     lowering=Lowering("AdaptiveMaxPool2d", lambda c: [(None, 1)]),
     kind="pool",
     inplace_target=True,
@@ -914,11 +916,12 @@ register(OpSpec(
 
 
 def _flatten_shape(a, ins):
-    return (_numel(ins[0]),)
+    return (numel(ins[0]),)
 
 
-def _flatten_channels(a, ins):
-    return ins[0]  # (symbolic channels) x H x W: the caller multiplies the spatial size
+def _flatten_channels(a, ins, shapes):
+    """(symbolic) channels x height x width"""
+    return ins[0] * numel(shapes[0][1:]) if len(shapes[0]) > 1 else ins[0]
 
 
 register(OpSpec(
@@ -1039,7 +1042,7 @@ def _mul_shape(a, ins):
     return tuple(out)
 
 
-def _sum_channels(a, ins):
+def _sum_channels(a, ins, shapes):
     total = ins[0]
     for c in ins[1:]:
         total = total + c
@@ -1061,7 +1064,7 @@ register(OpSpec(
 register(OpSpec(
     name="mul", doc="element-wise product with broadcasting (channel attention)", kind="merge", args=(),
     positional=(),
-    shape=_mul_shape, params=_zero, macs=_zero, saved=lambda a, ins, out: sum(_numel(s) for s in ins),
+    shape=_mul_shape, params=_zero, macs=_zero, saved=lambda a, ins, out: sum(numel(s) for s in ins),
     channels=_same, lowering=Lowering(inline="{prod}"), inputs=(1, None), base_name="mul",
 ))
 
@@ -1153,9 +1156,9 @@ register(OpSpec(
     shape=_shortcut_shape,
     params=_shortcut_params,
     macs=_shortcut_macs,
-    saved=lambda a, ins, out: _numel(ins[0]) * (2 if a["bn"] else 1) if shortcut_plan(a, ins) else 0,
-    activations=lambda a, ins, out: _numel(out) if shortcut_plan(a, ins) else 0,
-    channels=lambda a, ins: ins[1],
+    saved=lambda a, ins, out: numel(ins[0]) * (2 if a["bn"] else 1) if shortcut_plan(a, ins) else 0,
+    activations=lambda a, ins, out: numel(out) if shortcut_plan(a, ins) else 0,
+    channels=lambda a, ins, shapes: ins[1],
     # identity, or `_projection` built only when the block changes shape (decided by the lowering)
     lowering=Lowering(module="Sequential", ctor=_projection, inline="{0}"),
     inputs=(2, 2),
