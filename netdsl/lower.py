@@ -52,8 +52,10 @@ from .symbolic import (
     _bin,
     any_of,
     as_sym,
+    compare,
     literal,
     ne,
+    negate,
     same_value,
 )
 
@@ -222,6 +224,23 @@ class _Ctx:
 
 
 @dataclass
+class _Variant:
+    """One distinct class text of a family, before classes are named."""
+
+    family: str
+    model: ClassModel
+    first_name: str | None  # the define's class name (None: an anonymous block)
+    stem: str
+    branch: int | None = None  # which branch of the define's `if` its instances take
+    cond: tuple[str, str] | None = None  # that branch's condition as Python, and a word for it
+    placeholder: str = ""
+
+
+class _NoMerge(Exception):
+    """The instances of a define took both branches of its `if`, but one branch in several ways."""
+
+
+@dataclass
 class _Built:
     model: ClassModel
     out_sym: Sym
@@ -229,15 +248,16 @@ class _Built:
 
 
 class Lowerer:
-    def __init__(self, report, expose: set[str] | None = None):
+    def __init__(self, report, expose: set[str] | None = None, no_merge: frozenset[str] = frozenset()):
         self.report = report
         self.net: Net = report.net
         self.g = self.net.graph
         self.src = _Sources(self.net)
         self.src.check_current(self.net)
         self.file = file_text(self.net.file)
-        self.groups: dict[str, _Built] = {}  # class key -> built class (named)
-        self.order: list[ClassModel] = []
+        # classes are named at the end (`_name_classes`): until then a call names its class by a
+        # placeholder, one per distinct class text (a "variant"), in order of first use
+        self.variants: dict[str, _Variant] = {}  # placeholder -> variant
         self.records: dict[Span, list] = {}  # Name span -> ["safe"/"unsafe"/("call", define, param)]
         self.global_names = Names()
         self.define_types = self._define_types()
@@ -265,11 +285,12 @@ class Lowerer:
         self.net_class = self.global_names.take(camel(self.net.name))
         self.factory = self._factory_name()
         self.define_class: dict[str, str] = {}
-        self.class_count: dict[str, int] = {}
         for s in self.net.root.scopes():
             if s.kind == "define" and s.define not in self.define_class:
                 self.define_class[s.define] = self.global_names.take(camel(s.define))
         self.outputs_name = self.global_names.take(self.net_class + "Outputs") if self.net.aux_outputs else None
+        self.branches = self._branches_taken()
+        self.no_merge = no_merge
 
     # ---- helpers
     def _factory_name(self) -> str:
@@ -335,7 +356,14 @@ class Lowerer:
                          and not isinstance(rv, bool) and rv != 0 and lv % rv == 0)
                 op = "//" if exact else "/"
             return _bin(op, left, right)
-        raise SymbolicError("not an arithmetic expression")
+        if isinstance(e, A.Compare):
+            return compare(e.op, self.to_sym(e.left, ctx, names), self.to_sym(e.right, ctx, names))
+        if isinstance(e, A.BoolOp):
+            left = self.to_sym(e.left, ctx, names)
+            if e.op == "not":
+                return negate(left)
+            return compare(e.op, left, self.to_sym(e.right, ctx, names))
+        raise SymbolicError("not an expression")
 
     def check(self, sym: Sym, ctx: _Ctx, concrete, lenient: bool = False) -> bool:
         try:
@@ -370,6 +398,7 @@ class Lowerer:
         built = self.build_class(root, ctx, [(net.input_node, "x")], kind="network")
         self.baked = {param_of[k] for k in ctx.lost if k in param_of}
         model = built.model
+        classes = self._name_classes([model])
         model.name = self.net_class
         model.params = params
         model.doc = f"{safe_text(net.name)} as described in {self.file}."
@@ -380,11 +409,10 @@ class Lowerer:
         r = self.report
         header = self._header(r)
         outputs = (self.outputs_name, ["main", *net.aux_outputs]) if self.outputs_name else None
-        classes = [*self.order, model]
-        helpers = helpers_used(stmt_key(st) for c in classes for st in (*c.init, *c.forward))
-        uses_torch = any(re.search(r"\btorch\.", stmt_key(st)) for c in classes for st in c.forward) or any(
+        helpers = helpers_used(stmt_key(st) for c in [*classes, model] for st in (*c.init, *c.forward))
+        uses_torch = any(re.search(r"\btorch\.", stmt_key(st)) for c in [*classes, model] for st in c.forward) or any(
             ops.HELPERS[h].uses_torch for h in helpers)
-        return CodeModel(name=self.factory, file=self.file, header=header, classes=list(self.order),
+        return CodeModel(name=self.factory, file=self.file, header=header, classes=classes,
                          network=model, helpers=[ops.HELPERS[h].source for h in helpers], outputs=outputs,
                          uses_torch=uses_torch)
 
@@ -838,9 +866,27 @@ class Lowerer:
         subst.update({pvars[p].key: call_syms[p][1] for p in params})
         for key in child.lost:
             ctx.lose(subst.get(key))
+        # the define's `if`: when its instances take both branches, the two classes become one that
+        # takes every parameter and decides in __init__ (`_merged`)
+        branch, cond = None, None
+        if d is not None and len(self.branches.get(scope.define, ())) > 1 and scope.define not in self.no_merge:
+            branch = self._branch_of(scope)
+            conds = self._conds(d)
+            taken = sorted(self.branches[scope.define])
+            try:
+                first = self.to_sym(conds[taken[0]], child, [])
+                for var in first.vars():
+                    child.used.setdefault(var.key, var)
+                cond = (literal(first), _flag_name(first))
+                for i, c in enumerate(conds):  # conditions no instance decides by: their values are baked in
+                    if i != taken[0]:
+                        child.lose(self.to_sym(c, child, []))
+            except SymbolicError:
+                branch = None
         # a parameter the class does not use (it shaped the structure, as a repeat count or a
         # condition, and this class is that structure) is no constructor argument
-        params = [p for p in params if pvars[p].key in child.used]
+        if cond is None:
+            params = [p for p in params if pvars[p].key in child.used]
         for p in params:
             default = _default_literal(defaults.get(p))
             sig.append(Param(pymap[p], self.define_types.get((scope.define, p)), default))
@@ -848,7 +894,7 @@ class Lowerer:
         model.params = sig
         model.doc = f"The `{scope.define}` block of {self.file}:{d.span.line if d else scope.span.line}."
         key = "|".join(f"{p.name}:{p.annotation}={p.default}" for p in sig) + "\n" + built.key
-        cls = self._group(key, built, scope.define, self.define_class[scope.define])
+        cls = self._group(key, built, scope.define, self.define_class[scope.define], branch=branch, cond=cond)
         # the call: input channels, then the define's arguments as written
         args: list = [ctx.code(ctx.chan.get(n, Const(self.node(n)["shape"][0]))) for n, _ in used_ch]
         positional = True
@@ -937,22 +983,114 @@ class Lowerer:
         out_sym = self.verified(_subst(built.out_sym, subst), ctx, self.node(out)["shape"][0])
         return Call(cls, tuple(args)), out_sym
 
-    def _group(self, key: str, built: _Built, family: str, first_name: str | None, stem: str | None = None) -> str:
-        key = family + "\n" + key
-        got = self.groups.get(key)
-        if got is not None:
-            return got.model.name
-        count = self.class_count.get(family, 0)
-        self.class_count[family] = count + 1
-        if count == 0 and first_name is not None:
-            name = first_name
-        else:
-            base = first_name or stem or "Block"
-            name = self.global_names.take(base if count == 0 else base, sep="")
-        built.model.name = name
-        self.groups[key] = built
-        self.order.append(built.model)
-        return name
+    def _group(self, key: str, built: _Built, family: str, first_name: str | None, stem: str | None = None,
+               branch: int | None = None, cond=None) -> str:
+        """Register a class text of a family (a define, or a kind of anonymous block); the call
+        names it by a placeholder that `_name_classes` replaces by the class's name. The classes
+        of a define whose instances take both branches of its `if` become one (`_merged`): their
+        calls share one placeholder, so the blocks that call them are alike too."""
+        variant = self.variants.get((family, key))
+        if variant is None:
+            placeholder = f"\0{family}" if branch is not None else f"\0{len(self.variants)}"
+            variant = _Variant(family, built.model, first_name, stem or first_name or "Block", branch, cond,
+                               placeholder)
+            self.variants[(family, key)] = variant
+        return variant.placeholder
+
+    def _branches_taken(self) -> dict[str, set[int]]:
+        """For each define whose body is `if ... then ... else ...`: the branches its instances take."""
+        out: dict[str, set[int]] = {}
+        for s in self.net.root.scopes():
+            if s.kind == "define" and s.module and isinstance(s.define_node.body, A.CondBody):
+                b = self._branch_of(s)
+                if b is not None:
+                    out.setdefault(s.define, set()).add(b)
+        return out
+
+    def _conds(self, d: A.Define) -> list:
+        conds, body = [], d.body
+        while isinstance(body, A.CondBody):
+            conds.append(body.cond)
+            body = body.orelse
+        return conds
+
+    def _branch_of(self, scope: Scope) -> int | None:
+        ctx = _Ctx(expr={k: Const(v) for k, v in scope.define_args.items()}, val={})
+        for i, c in enumerate(self._conds(scope.define_node)):
+            try:
+                v = self.to_sym(c, ctx, [])
+            except SymbolicError:
+                return None
+            if not isinstance(v, Const):
+                return None
+            if v.value is True:
+                return i
+        return len(self._conds(scope.define_node))
+
+    def _merged(self, family: list[_Variant], name: str) -> ClassModel | None:
+        """One class for the two branches of a define's `if` that its instances take: the branch
+        is chosen in `__init__` and remembered for `forward` (as torchvision's `use_res_connect`)."""
+        by_branch: dict[int, _Variant] = {}
+        for v in family:
+            if v.branch is None or v.branch in by_branch:
+                return None
+            by_branch[v.branch] = v
+        if len(by_branch) != 2:
+            return None
+        first, second = (by_branch[b] for b in sorted(by_branch))
+        a, b = first.model, second.model
+        if [p.name for p in a.params] != [p.name for p in b.params] or a.forward_args != b.forward_args:
+            return None
+        taken = {m.split(".", 1)[1].split(" ")[0].split("=")[0] for m in map(stmt_key, (*a.init, *b.init))
+                 if m.startswith("self.")}
+        flag = Names(RESERVED_PY, taken).take(first.cond[1])
+        init = [Assign(f"self.{flag}", Raw(first.cond[0]))]
+        # statements both branches begin and end with are written once
+        ka, kb = [stmt_key(x) for x in a.init], [stmt_key(x) for x in b.init]
+        head = 0
+        while head < min(len(ka), len(kb)) and ka[head] == kb[head]:
+            head += 1
+        tail = 0
+        while tail < min(len(ka), len(kb)) - head and ka[len(ka) - 1 - tail] == kb[len(kb) - 1 - tail]:
+            tail += 1
+        init += a.init[:head]
+        if head + tail < max(len(ka), len(kb)):
+            init.append(If(f"self.{flag}", a.init[head:len(ka) - tail], b.init[head:len(kb) - tail]))
+        init += a.init[len(ka) - tail:]
+        forward = [If(f"self.{flag}", list(a.forward), list(b.forward))]
+        return ClassModel(name=name, doc=a.doc, params=a.params, init=init, forward_args=a.forward_args,
+                          forward=forward, returns=a.returns, kind=a.kind)
+
+    def _name_classes(self, roots: list[ClassModel]) -> list[ClassModel]:
+        """Name the registered classes in order of first use (a define's first class takes the
+        define's name, further variants a number), merge a define's two `if` branches into one
+        class, and put the names in place of the placeholders."""
+        families: dict[str, list[_Variant]] = {}
+        for v in self.variants.values():
+            families.setdefault(v.family, []).append(v)
+        names: dict[str, str] = {}
+        order: list[ClassModel] = []
+        for v in self.variants.values():
+            if v.placeholder in names:
+                continue
+            fam = families[v.family]
+            if v.branch is not None:  # the family's calls share one placeholder: one class, or none
+                merged = self._merged(fam, v.first_name) if len(fam) > 1 else None
+                if merged is None:
+                    raise _NoMerge(v.family)
+                merged.name = v.first_name
+                names[v.placeholder] = v.first_name
+                order.append(merged)
+                continue
+            count = fam.index(v)
+            name = v.first_name if count == 0 and v.first_name is not None else self.global_names.take(v.stem, sep="")
+            v.model.name = name
+            names[v.placeholder] = name
+            order.append(v.model)
+        for c in [*order, *roots]:
+            c.init[:] = [_rename(st, names) for st in c.init]
+            c.forward[:] = [_rename(st, names) for st in c.forward]
+        return order
 
     # ---- forward
     def forward(self, ctx: _Ctx, inputs: list[tuple[int, str]], output: int, kind: str) -> list:
@@ -1121,6 +1259,41 @@ class Lowerer:
 
 
 # ------------------------------------------------------------------------ small helpers
+
+
+_WORDS = {"==": "is", "!=": "is_not", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "and": "and", "or": "or",
+          "not": "not"}
+
+
+def _flag_name(cond: Sym) -> str:
+    """An attribute name that says a condition: `t == 1` -> t_is_1 (else `first_case`)."""
+    words = []
+    for tok in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\d+|==|!=|<=|>=|<|>", literal(cond)):
+        words.append(_WORDS.get(tok, tok))
+    name = "_".join(words)
+    return name if name.isidentifier() and len(name) <= 32 and not re.search(r"[()+*/%-]", literal(cond)) \
+        else "first_case"
+
+
+def _rename(c, names: dict[str, str]):
+    """A statement or expression with class placeholders replaced by class names."""
+    if isinstance(c, Call):
+        return Call(names.get(c.func, c.func), tuple(_rename(a, names) for a in c.args))
+    if isinstance(c, Kw):
+        return Kw(c.name, _rename(c.value, names))
+    if isinstance(c, Star):
+        return Star(_rename(c.value, names))
+    if isinstance(c, Comp):
+        return Comp(_rename(c.elt, names), c.var, c.count)
+    if isinstance(c, Assign):
+        return Assign(c.target, _rename(c.value, names), c.comment)
+    if isinstance(c, If):
+        return If(c.cond, [_rename(x, names) for x in c.body], [_rename(x, names) for x in c.orelse])
+    if isinstance(c, Return):
+        return Return(_rename(c.value, names))
+    if isinstance(c, Expr):
+        return Expr(_rename(c.value, names))
+    return c
 
 
 def _contains(big: Sym, small) -> bool:
@@ -1301,12 +1474,17 @@ def _progression(items: list, i: int):
 
 def lower(report) -> CodeModel:
     """The code model of a checked network (torch-free)."""
-    lw = Lowerer(report)
-    model = lw.run()
-    bad = lw.unsafe_params() | lw.baked
-    if bad:
-        lw = Lowerer(report, expose=lw.expose - bad)
-        model = lw.run()
-    return model
+    no_merge: frozenset[str] = frozenset()
+    while True:
+        try:
+            lw = Lowerer(report, no_merge=no_merge)
+            model = lw.run()
+            bad = lw.unsafe_params() | lw.baked
+            if bad:
+                lw = Lowerer(report, expose=lw.expose - bad, no_merge=no_merge)
+                model = lw.run()
+            return model
+        except _NoMerge as e:  # that define keeps a class per way its instances take
+            no_merge |= {e.args[0]}
 
 

@@ -106,9 +106,12 @@ class Var(Sym):
         raise SymbolicError("truth value of a symbol")
 
 
-_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2, "!=": 0.5, "or": 0.2}
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2, "!=": 0.5, "==": 0.5, "<": 0.5, "<=": 0.5, ">": 0.5,
+         ">=": 0.5, "and": 0.3, "or": 0.2}
 _APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
-          "//": lambda a, b: a // b, "%": lambda a, b: a % b, "!=": lambda a, b: a != b}
+          "//": lambda a, b: a // b, "%": lambda a, b: a % b, "!=": lambda a, b: a != b,
+          "==": lambda a, b: a == b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+          ">=": lambda a, b: a >= b, "and": lambda a, b: a and b, "or": lambda a, b: a or b}
 
 
 @dataclass(frozen=True, eq=True)
@@ -261,6 +264,35 @@ def ne(a: Sym, b: Sym) -> Sym:
     if isinstance(a, Const) and isinstance(b, Const):
         return Const(a.value != b.value)
     return Bin("!=", a, b)
+
+
+@dataclass(frozen=True, eq=True)
+class Not(Sym):
+    operand: Sym
+    prec = 0.4
+
+    def render(self) -> str:
+        inner = self.operand.render()
+        return f"not ({inner})" if self.operand.prec < 0.5 else f"not {inner}"
+
+    def eval(self, env: dict):
+        return not self.operand.eval(env)
+
+    def vars(self):
+        yield from self.operand.vars()
+
+    def __bool__(self):
+        raise SymbolicError("truth value of a symbol")
+
+
+def compare(op: str, a, b) -> Sym:
+    """`a op b` for op in == != < <= > >= and / or, folded when both sides are known."""
+    return ne(a, b) if op == "!=" else _bin(op, a, b)
+
+
+def negate(a) -> Sym:
+    a = as_sym(a)
+    return Const(not a.value) if isinstance(a, Const) else Not(a)
 
 
 def any_of(*items: Sym) -> Sym:

@@ -13,91 +13,69 @@ from torch import Tensor, nn
 class Inverted(nn.Module):
     """The `inverted` block of mobilenet_v2.net:11."""
 
-    def __init__(self, in_channels: int, c: int, s: int) -> None:
+    def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(
-            in_channels, in_channels, kernel_size=3, stride=s, padding=1, groups=in_channels, bias=False
-        )
-        self.bn1 = nn.BatchNorm2d(in_channels)
-        self.relu6 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(in_channels, c, kernel_size=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c)
+        self.t_is_1 = t == 1
+        if self.t_is_1:
+            self.conv1 = nn.Conv2d(
+                in_channels, in_channels, kernel_size=3, stride=s, padding=1, groups=in_channels, bias=False
+            )
+            self.bn1 = nn.BatchNorm2d(in_channels)
+            self.relu6 = nn.ReLU6(inplace=True)
+            self.conv2 = nn.Conv2d(in_channels, c, kernel_size=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, t * cin, kernel_size=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(t * cin)
+            self.relu6 = nn.ReLU6(inplace=True)
+            self.conv2 = nn.Conv2d(t * cin, t * cin, kernel_size=3, stride=s, padding=1, groups=t * cin, bias=False)
+            self.bn2 = nn.BatchNorm2d(t * cin)
+            self.conv3 = nn.Conv2d(t * cin, c, kernel_size=1, bias=False)
+            self.bn3 = nn.BatchNorm2d(c)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.relu6(x)
-        x = self.conv2(x)
-        return self.bn2(x)
+        if self.t_is_1:
+            x = self.conv1(x)
+            x = self.bn1(x)
+            x = self.relu6(x)
+            x = self.conv2(x)
+            return self.bn2(x)
+        else:
+            x = self.conv1(x)
+            x = self.bn1(x)
+            x = self.relu6(x)
+            x = self.conv2(x)
+            x = self.bn2(x)
+            x = self.relu6(x)
+            x = self.conv3(x)
+            return self.bn3(x)
 
 
 class Bottleneck(nn.Module):
     """The `bottleneck` block of mobilenet_v2.net:14."""
 
-    def __init__(self, in_channels: int, c: int, s: int) -> None:
+    def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
         super().__init__()
-        self.inverted = Inverted(in_channels, c, s)
+        self.s_is_1_and_cin_is_c = s == 1 and cin == c
+        self.inverted = Inverted(in_channels, cin, t, c, s)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.inverted(x)
+        if self.s_is_1_and_cin_is_c:
+            inverted = self.inverted(x)
+            return inverted + x
+        else:
+            return self.inverted(x)
 
 
 class Bottlenecks(nn.Module):
     """The `bottlenecks` block of mobilenet_v2.net:18."""
 
-    def __init__(self, in_channels: int, c: int, s: int) -> None:
+    def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
         super().__init__()
-        self.bottleneck = Bottleneck(in_channels, c, s)
+        self.bottleneck = Bottleneck(in_channels, cin, t, c, s)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.bottleneck(x)
-
-
-class Inverted2(nn.Module):
-    """The `inverted` block of mobilenet_v2.net:11."""
-
-    def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, t * cin, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(t * cin)
-        self.relu6 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(t * cin, t * cin, kernel_size=3, stride=s, padding=1, groups=t * cin, bias=False)
-        self.bn2 = nn.BatchNorm2d(t * cin)
-        self.conv3 = nn.Conv2d(t * cin, c, kernel_size=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(c)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.relu6(x)
-        x = self.conv2(x)
-        x = self.bn2(x)
-        x = self.relu6(x)
-        x = self.conv3(x)
-        return self.bn3(x)
-
-
-class Bottleneck2(nn.Module):
-    """The `bottleneck` block of mobilenet_v2.net:14."""
-
-    def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
-        super().__init__()
-        self.inverted = Inverted2(in_channels, cin, t, c, s)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.inverted(x)
-
-
-class Bottleneck3(nn.Module):
-    """The `bottleneck` block of mobilenet_v2.net:14."""
-
-    def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
-        super().__init__()
-        self.inverted = Inverted2(in_channels, cin, t, c, s)
-
-    def forward(self, x: Tensor) -> Tensor:
-        inverted = self.inverted(x)
-        return inverted + x
 
 
 class Bottlenecks2(nn.Module):
@@ -105,8 +83,8 @@ class Bottlenecks2(nn.Module):
 
     def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
         super().__init__()
-        self.bottleneck1 = Bottleneck2(in_channels, cin, t, c, s)
-        self.bottleneck2 = Bottleneck3(c, c, t, c, 1)
+        self.bottleneck1 = Bottleneck(in_channels, cin, t, c, s)
+        self.bottleneck2 = Bottleneck(c, c, t, c, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         bottleneck1 = self.bottleneck1(x)
@@ -118,9 +96,9 @@ class Bottlenecks3(nn.Module):
 
     def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
         super().__init__()
-        self.bottleneck1 = Bottleneck2(in_channels, cin, t, c, s)
-        self.bottleneck2 = Bottleneck3(c, c, t, c, 1)
-        self.bottleneck3 = Bottleneck3(c, c, t, c, 1)
+        self.bottleneck1 = Bottleneck(in_channels, cin, t, c, s)
+        self.bottleneck2 = Bottleneck(c, c, t, c, 1)
+        self.bottleneck3 = Bottleneck(c, c, t, c, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         bottleneck1 = self.bottleneck1(x)
@@ -133,27 +111,16 @@ class Bottlenecks4(nn.Module):
 
     def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
         super().__init__()
-        self.bottleneck1 = Bottleneck2(in_channels, cin, t, c, s)
-        self.bottleneck2 = Bottleneck3(c, c, t, c, 1)
-        self.bottleneck3 = Bottleneck3(c, c, t, c, 1)
-        self.bottleneck4 = Bottleneck3(c, c, t, c, 1)
+        self.bottleneck1 = Bottleneck(in_channels, cin, t, c, s)
+        self.bottleneck2 = Bottleneck(c, c, t, c, 1)
+        self.bottleneck3 = Bottleneck(c, c, t, c, 1)
+        self.bottleneck4 = Bottleneck(c, c, t, c, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         bottleneck1 = self.bottleneck1(x)
         bottleneck2 = self.bottleneck2(bottleneck1)
         bottleneck3 = self.bottleneck3(bottleneck2)
         return self.bottleneck4(bottleneck3)
-
-
-class Bottlenecks5(nn.Module):
-    """The `bottlenecks` block of mobilenet_v2.net:18."""
-
-    def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
-        super().__init__()
-        self.bottleneck = Bottleneck2(in_channels, cin, t, c, s)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.bottleneck(x)
 
 
 class MobileNetV2(nn.Module):
@@ -165,13 +132,13 @@ class MobileNetV2(nn.Module):
             nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(32),
             nn.ReLU6(inplace=True),
-            Bottlenecks(32, 16, 1),
+            Bottlenecks(32, 32, 1, 16, 1),
             Bottlenecks2(16, 16, 6, 24, 2),
             Bottlenecks3(24, 24, 6, 32, 2),
             Bottlenecks4(32, 32, 6, 64, 2),
             Bottlenecks3(64, 64, 6, 96, 1),
             Bottlenecks3(96, 96, 6, 160, 2),
-            Bottlenecks5(160, 160, 6, 320, 1),
+            Bottlenecks(160, 160, 6, 320, 1),
             nn.Conv2d(320, 1280, kernel_size=1, bias=False),
             nn.BatchNorm2d(1280),
             nn.ReLU6(inplace=True),
