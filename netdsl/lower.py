@@ -277,7 +277,7 @@ class _Sources:
     """The parsed source files of a network: define calls by span, defines, name occurrences."""
 
     def __init__(self, net: Net):
-        from . import errors, parse
+        from . import parse
 
         files: list[str] = []
         seen = set()
@@ -299,7 +299,7 @@ class _Sources:
         self.has_extends = False
         self.base_params: set[str] = set()
         for f in files:
-            text = errors._SOURCES.get(f)
+            text = net.sources.get(f)
             if text is None:
                 self.complete = False
                 continue
@@ -600,11 +600,11 @@ class Lowerer:
 
     def resolve(self, m):
         """A member as generated: a named stage holding a single layer or module is that layer or module."""
-        from .ir import _flatten_members
+        from .layout import flatten_members
 
         seen = 0
         while isinstance(m, Scope) and not m.module and seen < 1000:
-            inner = _flatten_members(self.net, m)
+            inner = flatten_members(self.net, m)
             if len(inner) != 1:
                 break
             m = inner[0]
@@ -1662,11 +1662,9 @@ _SOURCES_BY_INPUT: dict[tuple, tuple[str, str]] = {}
 
 
 def _fingerprint(report) -> tuple | None:
-    from .errors import _SOURCES
-
     net = report.net
     files = {net.file} | {span.file for _, span in net.graph.nodes(data="span")}
-    texts = tuple((f, _SOURCES.get(f)) for f in sorted(files))
+    texts = tuple((f, net.sources.get(f)) for f in sorted(files))
     if any(t is None for _, t in texts):
         return None
     params = tuple(sorted((k, repr(v)) for k, v in net.params.items()))

@@ -1,0 +1,116 @@
+"""Linking (includes, extends) and the pieces the front end's stages share: the program carries its
+source text, and the one expression evaluator."""
+
+from __future__ import annotations
+
+import pytest
+
+import netdsl
+from netdsl import ast as A
+from netdsl import errors, evaluate
+from netdsl.errors import NetdslError, NetdslLimitError, NetdslNameError, Span
+from netdsl.pipeline import front_end_file
+
+
+def test_include_cycle_through_a_diamond(tmp_path):
+    (tmp_path / "a.net").write_text('include "b.net"\ninclude "b.net"\n')
+    (tmp_path / "b.net").write_text('include "a.net"\n')
+    (tmp_path / "main.net").write_text('include "a.net"\nconv 1x1 x4\n')
+    with pytest.raises(NetdslNameError, match="include cycle"):
+        front_end_file(tmp_path / "main.net")
+
+
+def test_the_program_carries_its_source_text(tmp_path):
+    (tmp_path / "lib.net").write_text("define blk(c) = conv 3x3 out=c > bogus\n")
+    (tmp_path / "main.net").write_text('include "lib.net"\nblk(4)\n')
+    assert not hasattr(errors, "_SOURCES") and not hasattr(errors, "register_source")
+    with pytest.raises(NetdslError) as e:
+        front_end_file(tmp_path / "main.net", input_shape=(3, 8, 8))
+    err = e.value
+    assert set(err.sources) == {str(tmp_path / "main.net"), str(tmp_path / "lib.net")}
+    shown = str(err)
+    assert "    1 | define blk(c) = conv 3x3 out=c > bogus\n" in shown
+    err.sources = None  # without the program's text: the same message, no source line
+    assert str(err).splitlines()[0] == shown.splitlines()[0]
+    assert "define blk" not in str(err)
+    r = netdsl.checks("conv 3x3 x8\n", name="<mine>")
+    assert r.net.sources.get("<mine>") == "conv 3x3 x8\n"
+
+
+def test_every_error_of_a_collection_renders_its_source_line():
+    with pytest.raises(NetdslError) as e:
+        netdsl.checks("input 3x8x8\nconcat<conv 9x9 p0 x8 | conv 11x11 p0 x8>\n", name="s.net")
+    items = e.value.errors
+    assert len(items) == 2 and all(x.sources is e.value.sources is not None for x in items)
+    assert str(e.value).count("    2 | concat<conv 9x9 p0 x8 | conv 11x11 p0 x8>\n") == 2
+
+
+# ------------------------------------------------------------------ the evaluator
+
+
+S = Span("<t>", 1, 1, 1, 2)
+
+
+def num(v):
+    return A.Num(v, S)
+
+
+def binop(op, a, b):
+    return A.BinOp(op, a, b, S)
+
+
+def no_names(e):
+    raise AssertionError(e)
+
+
+@pytest.mark.parametrize("op, a, b, want", [
+    ("/", 6, 3, 2), ("/", 7, 2, 3.5), ("/", 6.0, 3, 2.0), ("//", 7, 2, 3), ("%", 7, 2, 1),
+    ("+", 2, 3, 5), ("-", 2, 3, -1), ("*", 2, 3, 6),
+])
+def test_exact_division_rule(op, a, b, want):
+    got = evaluate.evaluate(binop(op, num(a), num(b)), no_names)
+    assert got == want and type(got) is type(want)
+
+
+def test_evaluator_errors():
+    with pytest.raises(NetdslNameError, match="division by zero"):
+        evaluate.evaluate(binop("%", num(1), num(0)), no_names)
+    with pytest.raises(NetdslLimitError, match="10\\^30"):
+        evaluate.evaluate(binop("*", num(10**20), num(10**20)), no_names)
+    with pytest.raises(NetdslNameError, match="unknown name `wdith`") as e:
+        evaluate.evaluate(A.Name("wdith", S), evaluate.names({"width": 2}))
+    assert e.value.hint == "did you mean `width`?"
+    with pytest.raises(NetdslNameError, match="cannot compare"):
+        evaluate.evaluate(A.Compare("==", A.Str("a", S), num(1), S), no_names)
+
+
+def test_arithmetic_is_pluggable():
+    """Another arithmetic gets the operations; the language's rules stay in the evaluator."""
+
+    class Spelled(evaluate.ConcreteArith):
+        def add(self, a, b):
+            return f"({a}+{b})"
+
+        def floordiv(self, a, b):
+            return f"({a}//{b})"
+
+        def truediv(self, a, b):
+            return f"({a}/{b})"
+
+        def exact_div(self, a, b):
+            return a == "even"
+
+        def is_number(self, v):
+            return True
+
+        def is_zero(self, v):
+            return False
+
+        def too_large(self, v):
+            return False
+
+    lookup = evaluate.names({"c": "c", "even": "even"})
+    e = binop("+", A.Name("c", S), binop("/", A.Name("even", S), num(2)))
+    assert evaluate.evaluate(e, lookup, Spelled()) == "(c+(even//2))"
+    e = binop("/", A.Name("c", S), num(2))
+    assert evaluate.evaluate(e, lookup, Spelled()) == "(c/2)"
