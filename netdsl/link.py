@@ -5,8 +5,9 @@
 the network parameters (the file's defaults, the values given by `extends base(k=v)` and those
 given from outside, `-D k=v`). The result, a `Linked`, is what `expand` builds the graph from.
 
-The text of every file read is added to the program's `SourceMap`. Include cycles and too-deep
-nesting are located errors at the `include` statement.
+Each file is read and parsed once per program, however often it is included (an include
+diamond is linear, not exponential); the text of every file read is added to the program's
+`SourceMap`. Include cycles and too-deep nesting are located errors at the `include` statement.
 """
 
 from __future__ import annotations
@@ -102,27 +103,42 @@ def _shown_path(path: str) -> str:
 class _Collected:
     defines: dict[str, DefineInfo]
     defaults: dict[str, list[A.Arg]]
+    height: int  # the longest chain of includes below the file (0: it includes nothing)
 
 
 class _Linker:
     def __init__(self, smap: sources.SourceMap, limits: Limits):
         self.smap = smap
         self.limits = limits
+        self.texts: dict[str, str] = {}  # real path -> text, each file read once
+        self.programs: dict[tuple[str, str], A.Program] = {}  # (real path, display name) -> AST
+        self.collected: dict[tuple[str, str], _Collected] = {}  # an included file's defines
 
     def read(self, target: str, from_file: str, span, is_path: bool = True) -> tuple[str, str, str]:
-        """The file an include/extends names: (real path, display name, text)."""
+        """The file an include/extends names: (real path, display name, text), read on first use only."""
         p = sources.included_path(target, from_file, span, is_path)
-        name, text = sources.read_included(p, target, span, self.smap)
-        return str(p.resolve()), name, text
+        key = os.path.realpath(p)
+        text = self.texts.get(key)
+        if text is None:
+            name, text = sources.read_included(p, target, span, self.smap)
+            self.texts[key] = text
+        else:
+            name = sources.display_name(p)
+            self.smap.add(name, text)
+        return key, name, text
 
     def parse(self, key: str, name: str, text: str) -> A.Program:
-        """The AST of a file read by `read`."""
-        return parse.parse(text, name)
+        """The AST of a file read by `read`, parsed on first use only."""
+        prog = self.programs.get((key, name))
+        if prog is None:
+            prog = self.programs[(key, name)] = parse.parse(text, name)
+        return prog
 
     def collect(self, program: A.Program, seen: tuple[str, ...], depth: int) -> _Collected:
         """Gather a file's defines (with includes) and its lexical defaults."""
         defines: dict[str, DefineInfo] = {}
         defaults: dict[str, list[A.Arg]] = {}
+        height = 0
         for st in program.stmts:
             if isinstance(st, A.Defaults):
                 add_defaults(defaults, st)
@@ -137,12 +153,17 @@ class _Linker:
                     raise NetdslNameError(f"include cycle: {chain}", span=st.span,
                                           hint="a file cannot include itself, directly or through other files")
                 sub = self.parse(key, name, text)
-                for st2 in sub.stmts:
-                    if not isinstance(st2, (A.Define, A.Include, A.Defaults)):
-                        raise NetdslNameError(
-                            f"{name} is included for its defines, but has other statements",
-                            span=st2.span, hint="use `extends` to start from another network")
-                inner = self.collect(sub, (*seen, key), depth + 1)
+                # A file collected before without error has no cycle below it (none can reach back to
+                # the files including it now); only the nesting limit depends on where it is included.
+                inner = self.collected.get((key, name))
+                if inner is None or (inner.height and depth + 1 + inner.height > self.limits.max_include_depth):
+                    for st2 in sub.stmts:
+                        if not isinstance(st2, (A.Define, A.Include, A.Defaults)):
+                            raise NetdslNameError(
+                                f"{name} is included for its defines, but has other statements",
+                                span=st2.span, hint="use `extends` to start from another network")
+                    inner = self.collected[(key, name)] = self.collect(sub, (*seen, key), depth + 1)
+                height = max(height, inner.height + 1)
                 defines.update(inner.defines)
         for st in program.stmts:
             if isinstance(st, A.Define):
@@ -158,7 +179,7 @@ class _Linker:
                     if names_.count(p.name) > 1:
                         raise NetdslNameError(f"parameter `{p.name}` appears twice", span=p.span)
                 defines[st.name] = DefineInfo(st, defaults)
-        return _Collected(defines, defaults)
+        return _Collected(defines, defaults, height)
 
     def link(self, program: A.Program, overrides: dict[str, str]) -> Linked:
         header = next((s for s in program.stmts if isinstance(s, A.Network)), None)

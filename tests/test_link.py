@@ -1,15 +1,70 @@
-"""Linking (includes, extends) and the pieces the front end's stages share: the program carries its
-source text, and the one expression evaluator."""
+"""Linking (includes, extends) and the pieces the front end's stages share: each file is read and
+parsed once per program, the program carries its source text, and the one expression evaluator."""
 
 from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
 import netdsl
 from netdsl import ast as A
-from netdsl import errors, evaluate
+from netdsl import errors, evaluate, parse
 from netdsl.errors import NetdslError, NetdslLimitError, NetdslNameError, Span
+from netdsl.limits import Limits
 from netdsl.pipeline import front_end_file
+
+
+def _diamond(folder: Path, n: int) -> Path:
+    """f0 .. f{n-1}, each including the next twice: 2^n include statements reach the last file."""
+    for i in range(n):
+        lines = [f'include "f{i + 1}.net"'] * 2 if i + 1 < n else []
+        lines.append(f"define d{i}(c) = conv 3x3 out=c > relu")
+        (folder / f"f{i}.net").write_text("\n".join(lines) + "\n")
+    main = folder / "main.net"
+    main.write_text(f'include "f0.net"\ninput 3x8x8\nd0(4) > d{n - 1}(8)\n')
+    return main
+
+
+def test_include_diamond_reads_and_parses_each_file_once(tmp_path, monkeypatch):
+    main = _diamond(tmp_path, 16)
+    reads: Counter[str] = Counter()
+    parses: Counter[str] = Counter()
+    read_bytes = Path.read_bytes
+    real_parse = parse.parse
+
+    def counting_read(self):
+        reads[Path(self).name] += 1
+        return read_bytes(self)
+
+    def counting_parse(text, file="<string>"):
+        parses[Path(file).name] += 1
+        return real_parse(text, file)
+
+    monkeypatch.setattr(Path, "read_bytes", counting_read)
+    monkeypatch.setattr(parse, "parse", counting_parse)
+    r = front_end_file(main)
+    names = ["main.net"] + [f"f{i}.net" for i in range(16)]
+    assert dict(reads) == dict.fromkeys(names, 1)
+    assert dict(parses) == dict.fromkeys(names, 1)
+    assert r.total.params == (3 * 4 * 9 + 4) + (4 * 8 * 9 + 8)
+    assert set(r.net.sources) == {str(tmp_path / n) for n in names}
+
+
+def test_include_nesting_limit_holds_for_a_file_met_shallow_first(tmp_path):
+    # x.net is first included at depth 1 (fine); through y and z it is met again at depth 3, where
+    # its own include is one too many. A file collected once must not hide that.
+    (tmp_path / "w.net").write_text("define w1(c) = conv 1x1 out=c\n")
+    (tmp_path / "x.net").write_text('include "w.net"\n')
+    (tmp_path / "z.net").write_text('include "x.net"\n')
+    (tmp_path / "y.net").write_text('include "z.net"\n')
+    (tmp_path / "main.net").write_text('include "x.net"\ninclude "y.net"\nw1(4)\n')
+    with pytest.raises(NetdslLimitError) as e:
+        front_end_file(tmp_path / "main.net", limits=Limits(max_include_depth=3))
+    assert e.value.message == "includes nested more than 3 deep"
+    assert e.value.span.file == str(tmp_path / "x.net") and e.value.span.line == 1
+    assert front_end_file(tmp_path / "main.net", limits=Limits(max_include_depth=4)).total.params == 4 * 3 + 4
 
 
 def test_include_cycle_through_a_diamond(tmp_path):
