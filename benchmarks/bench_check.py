@@ -409,22 +409,25 @@ def _layers_of(report) -> int | None:
 def stage_breakdown(text: str) -> list[tuple[str, float]] | None:
     """front_end's stages timed one by one (internal API: skipped if it has changed)."""
     try:
-        from netdsl import cost, ir, parse, shapes, sources
+        from netdsl import cost, expand, layout, link, parse, shapes, sources
 
         out = []
         t = time.perf_counter()
-        sources.register_text(text, "<bench>")
+        smap = sources.program_sources(text, "<bench>")
         program = parse.parse(text, "<bench>")
         out.append(("parse (lark + AST)", time.perf_counter() - t))
         t = time.perf_counter()
-        net = ir.build(program, None, None, None)
-        out.append(("ir.build", time.perf_counter() - t))
+        linked = link.link(program, smap)
+        out.append(("link.link", time.perf_counter() - t))
+        t = time.perf_counter()
+        net = expand.expand(linked)
+        out.append(("expand.expand", time.perf_counter() - t))
         t = time.perf_counter()
         shapes.infer(net)
         out.append(("shapes.infer", time.perf_counter() - t))
         t = time.perf_counter()
-        ir.assign_names(net)
-        out.append(("ir.assign_names", time.perf_counter() - t))
+        layout.assign_names(net)
+        out.append(("layout.assign_names", time.perf_counter() - t))
         t = time.perf_counter()
         cost.analyze(net)
         out.append(("cost.analyze", time.perf_counter() - t))

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _limits(args):
-    from .ir import Limits
+    from .limits import Limits
 
     lim = Limits.from_env()
     for f in ("max_layers", "max_repeat", "max_depth"):

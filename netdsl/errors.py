@@ -11,35 +11,21 @@ trail (``in bottleneck #2 of layer3, branch 2``). :func:`render` turns it into::
       expected: ...
       found:    ...
       hint: ...
+
+The source line comes from the :class:`~netdsl.sources.SourceMap` of the program the error is
+about (`err.sources`): the pipeline attaches it to every error it lets through. An error without
+one renders the same, less the source line and caret.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-# Text of every source read in this process, by display name, so that an error raised in any
-# stage can show the offending line. Filled by `sources.read_source`.
-_SOURCES: dict[str, str] = {}
-
-
-def register_source(name: str, text: str) -> None:
-    _SOURCES[name] = text
-
-
-def source_line(name: str, line: int) -> str | None:
-    text = _SOURCES.get(name)
-    if text is None:
-        return None
-    # the parser counts lines by "\n" only (a form feed or a lone "\r" does not start a line)
-    lines = text.removeprefix("\ufeff").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if 1 <= line <= len(lines):
-        return lines[line - 1].rstrip("\r")
-    if line == len(lines) + 1:
-        return ""
-    return None
-
+if TYPE_CHECKING:
+    from .sources import SourceMap
 
 MAX_SHOWN = 100  # longer source lines are shown as a window around the caret
 
@@ -73,6 +59,9 @@ class NetdslError(Exception):
     hint: str | None = None
     trail: tuple[str, ...] = ()
     kind: str = "error"
+    # the text of the program the error is about, to show the offending line; attached by the
+    # pipeline (the one boundary errors leave through), see `with_sources`
+    sources: SourceMap | None = field(default=None, repr=False, kw_only=True)
 
     def __post_init__(self) -> None:
         Exception.__init__(self, self.message)
@@ -83,6 +72,13 @@ class NetdslError(Exception):
     @property
     def errors(self) -> list[NetdslError]:
         return [self]
+
+    def with_sources(self, sources: SourceMap) -> NetdslError:
+        """Attach the program's text (to this error and every error it holds) and return it."""
+        self.sources = sources
+        for e in self.errors:
+            e.sources = sources
+        return self
 
 
 class NetdslSyntaxError(NetdslError):
@@ -129,13 +125,19 @@ class UsageError(Exception):
     """A command-line mistake (unknown flag, missing file, unreadable encoding): exit code 2."""
 
 
-def _render_one(err: NetdslError) -> str:
+def closest(name: str, names: Iterable[str]) -> str | None:
+    """A "did you mean" hint: the known name nearest to `name`, if any is near."""
+    m = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    return f"did you mean `{m[0]}`?" if m else None
+
+
+def _render_one(err: NetdslError, sources: SourceMap | None) -> str:
     out: list[str] = []
     sp = err.span
     where = f"{sp}: " if sp is not None else ""
     out.append(f"{where}{err.kind}: {err.message}")
     if sp is not None:
-        text = source_line(sp.file, sp.line)
+        text = sources.line(sp.file, sp.line) if sources is not None else None
         if text is not None:
             text = "".join(ch if ch.isprintable() else " " for ch in text.expandtabs(1).rstrip("\r\n"))
             gutter = f"{sp.line:>5} | "
@@ -166,4 +168,4 @@ def _render_one(err: NetdslError) -> str:
 
 def render(err: NetdslError) -> str:
     """The one place that formats errors for people."""
-    return "\n\n".join(_render_one(e) for e in err.errors)
+    return "\n\n".join(_render_one(e, e.sources if e.sources is not None else err.sources) for e in err.errors)

@@ -104,7 +104,7 @@ class _Sources:
     """The parsed source files of a network: define calls by span, defines, name occurrences."""
 
     def __init__(self, net: Net):
-        from . import errors, parse
+        from . import parse
 
         files: list[str] = []
         seen = set()
@@ -126,7 +126,7 @@ class _Sources:
         self.has_extends = False
         self.base_params: set[str] = set()
         for f in files:
-            text = errors._SOURCES.get(f)
+            text = net.sources.get(f)
             if text is None:
                 self.complete = False
                 continue
@@ -462,11 +462,11 @@ class Lowerer:
 
     def resolve(self, m):
         """A member as generated: a named stage holding a single layer or module is that layer or module."""
-        from .ir import _flatten_members
+        from .layout import flatten_members
 
         seen = 0
         while isinstance(m, Scope) and not m.module and seen < 1000:
-            inner = _flatten_members(self.net, m)
+            inner = flatten_members(self.net, m)
             if len(inner) != 1:
                 break
             m = inner[0]

@@ -1327,7 +1327,7 @@ register(OpSpec(
     positional=(),
     shape=_merge_same("join"), params=_zero, macs=_zero, saved=_zero, channels=_same,
     kind="merge",
-    # node args also hold `columns`: the column of each input, set by the expander (ir._flat_join)
+    # node args also hold `columns`: the column of each input, set by the expander (expand.Expander._flat_join)
     lowering=Lowering("Join", _join_module), inputs=(1, None), base_name="join", inplace_target=True,
 ))
 MERGE_BLOCKS["join"] = "join"  # join<...> is FractalNet's flat join; mean<...> stays a plain mean

@@ -1,7 +1,10 @@
-"""The thin orchestrator: text -> AST -> graph IR -> checked, costed IR.
+"""The thin orchestrator: text -> AST -> linked program -> graph IR -> checked, named, costed IR.
+
+    parse -> link -> expand -> shapes -> layout -> cost
 
 Everything that reads `.net` input goes through `front_end`; the back ends (`lower`, `codegen`)
-start from its result.
+start from its result. This is the one boundary errors about the input leave through: each gets
+the program's `SourceMap` attached here, so that it renders with its source line.
 """
 
 from __future__ import annotations
@@ -9,31 +12,38 @@ from __future__ import annotations
 import gc
 import os
 
-from . import cost, ir, parse, shapes, sources
+from . import cost, expand, layout, link, parse, shapes, sources
 from .cost import Report
+from .errors import NetdslError
+from .limits import Limits
 
 
 def front_end(text: str, file: str = "<string>", overrides: dict[str, str] | None = None,
-              input_shape: tuple[int, ...] | None = None, limits: ir.Limits | None = None) -> Report:
-    """Parse, expand, name, shape-check and cost a network given as text."""
-    sources.register_text(text, file)
+              input_shape: tuple[int, ...] | None = None, limits: Limits | None = None) -> Report:
+    """Parse, link, expand, shape-check, name and cost a network given as text."""
+    smap = sources.program_sources(text, file)
+    limits = limits or Limits.from_env()
     # The front end allocates many small objects that all stay alive until it returns: cyclic
     # garbage collection would only rescan them (a third of the time on 10,000-layer networks).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         program = parse.parse(text, file)
-        net = ir.build(program, overrides, input_shape, limits)
+        linked = link.link(program, smap, overrides, limits)
+        net = expand.expand(linked, input_shape, limits)
         shapes.infer(net)
-        ir.assign_names(net)
+        layout.assign_names(net)
         return cost.analyze(net)
+    except NetdslError as e:
+        e.with_sources(smap)
+        raise
     finally:
         if was_enabled:
             gc.enable()
 
 
 def front_end_file(name_or_path: str | os.PathLike, overrides: dict[str, str] | None = None,
-                   input_shape: tuple[int, ...] | None = None, limits: ir.Limits | None = None) -> Report:
+                   input_shape: tuple[int, ...] | None = None, limits: Limits | None = None) -> Report:
     """The same for a file path or a zoo name (`resnet50`, `resnet50.net`)."""
     path = sources.resolve(name_or_path)
     name, text = sources.read_source(path)

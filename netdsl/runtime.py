@@ -81,10 +81,7 @@ _SOURCES_BY_INPUT = _LRU(MAX_CACHED)
 def _fingerprint(report) -> tuple | None:
     net = report.net
     files = {net.file} | {span.file for _, span in net.graph.nodes(data="span")}
-    from .errors import _SOURCES  # until the source map travels with the net
-
-    sources = getattr(net, "sources", None) or _SOURCES
-    texts = tuple((f, sources.get(f)) for f in sorted(files))
+    texts = tuple((f, net.sources.get(f)) for f in sorted(files))
     if any(t is None for _, t in texts):
         return None
     params = tuple(sorted((k, repr(v)) for k, v in net.params.items()))

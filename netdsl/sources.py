@@ -1,5 +1,9 @@
 """Where `.net` text comes from: files, the bundled zoo, includes; and the grammar file.
 
+The text of every file one program is read from is kept in that program's `SourceMap` (display
+name -> text), filled by the reads here and carried by the program (`net.sources`), so that an
+error can show its source line and the back end can fingerprint its input. Nothing is global.
+
 In a checkout the grammar and the zoo live in the top-level `grammars/` and `networks/`
 folders; an installed wheel carries them inside the package (`netdsl/grammars`,
 `netdsl/networks`). A bare name (`resnet152` or `resnet152.net`) that is not an existing path
@@ -12,12 +16,54 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import NetdslError, NetdslLimitError, Span, UsageError, register_source
+from .errors import NetdslError, NetdslLimitError, Span, UsageError
 
 _PKG = Path(__file__).resolve().parent
 
 # The largest .net file read (raise it with the environment variable NETDSL_MAX_FILE_BYTES).
 MAX_FILE_BYTES = int(os.environ.get("NETDSL_MAX_FILE_BYTES", 4 * 1024 * 1024))
+
+
+class SourceMap:
+    """The text of every file one program was read from, by display name (as spans name files)."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self, texts: dict[str, str] | None = None):
+        self._texts: dict[str, str] = dict(texts or {})
+
+    def add(self, name: str, text: str) -> None:
+        self._texts[name] = text
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._texts.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._texts
+
+    def __iter__(self):
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def __repr__(self) -> str:
+        return f"SourceMap({sorted(self._texts)})"
+
+    def line(self, name: str, line: int) -> str | None:
+        """Line `line` (from 1) of file `name`, without its end; None when unknown."""
+        text = self._texts.get(name)
+        if text is None:
+            return None
+        # the parser counts lines by "\n" only (a form feed or a lone "\r" does not start a line)
+        lines = text.removeprefix("\ufeff").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if 1 <= line <= len(lines):
+            return lines[line - 1].rstrip("\r")
+        if line == len(lines) + 1:
+            return ""
+        return None
 
 
 def _data_dir(name: str) -> Path:
@@ -101,21 +147,19 @@ def read_source(path: Path) -> tuple[str, str]:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
     name = display_name(path)
     text = decode(data, name)
-    register_source(name, text)
     return name, text
 
 
-def register_text(text: str, name: str) -> None:
+def program_sources(text: str, name: str) -> SourceMap:
+    """The SourceMap of a program given as text, holding that text (refused when too large)."""
     if len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
         raise NetdslLimitError(f"source is larger than {MAX_FILE_BYTES} bytes")
-    register_source(name, text)
+    return SourceMap({name: text})
 
 
-def read_included(target: str, from_file: str, span: Span, is_path: bool = True) -> tuple[Path, str, str]:
-    """Read a file named by `include`/`extends`, relative to the including file.
-
-    Problems here are errors in the including `.net` file, located at the statement.
-    """
+def included_path(target: str, from_file: str, span: Span, is_path: bool = True) -> Path:
+    """The file an `include`/`extends` statement names: relative to the including file, or in the
+    zoo. An unknown zoo name is an error located at the statement."""
     if not is_path:
         p = zoo_dir() / f"{target}.net"
         if not p.is_file():
@@ -133,6 +177,13 @@ def read_included(target: str, from_file: str, span: Span, is_path: bool = True)
             zp = zoo_dir() / target
             if zp.is_file():
                 p = zp
+    return p
+
+
+def read_included(p: Path, target: str, span: Span, into: SourceMap) -> tuple[str, str]:
+    """Read the file `p` that an `include`/`extends` of `target` names: (display name, text),
+    also added to `into`. Problems here are errors in the including `.net` file, located at the
+    statement."""
     try:
         _check_regular(p)
         data = p.read_bytes()
@@ -142,5 +193,5 @@ def read_included(target: str, from_file: str, span: Span, is_path: bool = True)
         raise NetdslError(f'cannot include "{target}": {e}', span=span) from None
     except OSError as e:
         raise NetdslError(f'cannot include "{target}": {e.strerror}', span=span) from None
-    register_source(name, text)
-    return p, name, text
+    into.add(name, text)
+    return name, text

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from netdsl import report as R
 from netdsl.errors import NetdslError, UsageError
-from netdsl.ir import Limits
+from netdsl.limits import Limits
 from netdsl.pipeline import front_end
 
 ROOT = Path(__file__).resolve().parent.parent

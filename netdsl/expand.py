@@ -1,0 +1,745 @@
+"""Expand: a linked program -> the graph IR (`ir.Net`).
+
+`expand(linked, input_shape, limits)` evaluates expressions (`evaluate`), expands defines,
+blocks, repeats and named stages, in the order they are written, and produces a `Net`:
+`net.graph`, one node per op, and `net.root`, the tree of `Scope`s (see `ir`). Each define
+instance's scope records its define (`define_node`), the values of its arguments
+(`define_args`), how each was given with its expression (`arg_exprs`) and its tensor arguments
+(`tensor_args`).
+
+Expansion is purely structural; shapes are inferred afterwards (`shapes.infer`). Resource limits
+(layers, repeats, recursion depth) are enforced here, before anything large is built
+(`limits.refuse_oversized`).
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from . import ast as A
+from . import ops
+from .errors import NetdslError, NetdslLimitError, NetdslNameError, Span, closest
+from .evaluate import evaluate, fmt_value, names, truth
+from .ir import INIT_SCHEMES, DefineInfo, Env, Net, Scope, Value, check_identifier, deep_recursion
+from .limits import Limits, refuse_oversized
+from .link import Linked, add_defaults
+
+
+def expand(linked: Linked, input_shape: tuple[int, ...] | None = None, limits: Limits | None = None) -> Net:
+    """Expand a linked program into a Net (structure only; run shapes, layout and cost next)."""
+    limits = limits or Limits.from_env()
+    with deep_recursion():
+        return Expander(linked, limits).run(input_shape)
+
+
+def _arg_list(spec) -> str:
+    return ("one of its arguments: " + ", ".join(x.name for x in spec.args)) if spec.args else "no arguments"
+
+
+def _signature(d: A.Define) -> str:
+    return f"{d.name}({', '.join(q.name + ('' if q.default is None else '=...') for q in d.params)})"
+
+
+
+class Expander:
+    """Expands one linked program into a graph: every piece of state is set here."""
+
+    def __init__(self, linked: Linked, limits: Limits):
+        self.linked = linked
+        self.limits = limits
+        self.globals: dict[str, Value] = linked.globals  # what define bodies see besides their arguments
+        self.g = nx.DiGraph()
+        self.count = 0  # nodes made so far (the ids of the op nodes, from 1)
+        self.depth = 0  # define calls in progress
+        self.aux: dict[str, int] = {}
+        self.init = (linked.base.init if linked.base is not None else None) or "torch"
+        self.frozen: list[tuple[str, Span]] = []
+        self.frozen_except: list[str] = []
+        self.replacements: dict[str, tuple[A.Assign, Env]] = {}  # `replace NAME = ...`, by stage name
+        self.replacements_used: set[str] = set()
+
+    # ---- graph
+    def add_node(self, op: str, args: dict, arg_src: dict, span: Span, scope: Scope, inputs: list[int],
+                 role: str | None = None) -> int:
+        self.count += 1
+        if self.count > self.limits.max_layers:
+            raise NetdslLimitError(
+                f"the network expands to more than {self.limits.max_layers:,} layers",
+                span=span,
+                trail=scope.trail(),
+                hint="raise the limit with --max-layers (or NETDSL_MAX_LAYERS) if this is intended",
+            )
+        nid = self.count
+        self.g.add_node(nid, op=op, args=args, arg_src=arg_src, span=span, scope=scope, inputs=list(inputs),
+                        role=role)
+        for i in inputs:
+            self.g.add_edge(i, nid)
+        scope.add(nid)
+        return nid
+
+    # ---- expressions
+    def eval(self, e, env: Env) -> Value:
+        return evaluate(e, names(env.vars, env.tensors))
+
+    def _count(self, e, env: Env, what: str) -> int:
+        v = self.eval(e, env)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise NetdslNameError(f"{what} must be a whole number, found {fmt_value(v)}", span=e.span,
+                                  expected="a whole number >= 1", found=fmt_value(v))
+        if v < 1:
+            raise NetdslNameError(f"{what} must be at least 1, found {v}", span=e.span,
+                                  expected="a whole number >= 1", found=str(v))
+        if v > self.limits.max_repeat:
+            raise NetdslLimitError(
+                f"{what} {v:,} is over the limit of {self.limits.max_repeat:,}",
+                span=e.span,
+                hint="raise it with --max-repeat (or NETDSL_MAX_REPEAT) if this is intended",
+            )
+        return v
+
+    # ---- arguments of an op
+    def _collect_args(self, spec: ops.OpSpec, written, call_args, env: Env, defaults: bool = False) -> dict:
+        """Map written arguments to names: {name: (value, source expression, span)}."""
+        raw: dict[str, tuple[object, object, Span]] = {}
+        positional = list(spec.positional)
+
+        def put(name: str, value, src, sp: Span):
+            a = spec.arg_index.get(name)
+            if a is None:
+                raise NetdslNameError(
+                    f"{spec.name} has no argument `{name}`",
+                    span=sp,
+                    expected=_arg_list(spec),
+                    found=f"`{name}`",
+                    hint=closest(name, spec.arg_index),
+                )
+            if a.name in raw and not defaults:  # a later `defaults` statement overrides an earlier one
+                raise NetdslNameError(f"{spec.name}: `{a.name}` is given twice", span=sp)
+            raw[a.name] = (value, src, sp)
+
+        def take_pos(value, src, sp: Span):
+            while positional and positional[0] in raw:
+                positional.pop(0)
+            if not positional:
+                raise NetdslNameError(
+                    f"too many positional arguments for {spec.name}",
+                    span=sp,
+                    expected=f"{len(spec.positional)} positional ({', '.join(spec.positional) or 'none'})",
+                    hint=f"{spec.name}: {spec.doc}",
+                )
+            put(positional.pop(0), value, src, sp)
+
+        def word(e):
+            # a bare word that is no variable is an enum value (act=relu, padding="same")
+            return e.id if isinstance(e, A.Name) and e.id not in env.vars and e.id not in ("true", "false") else None
+
+        for arg in written:
+            if arg.kind == "pos":
+                if isinstance(arg.value, A.Dims):
+                    take_pos(arg.value.values, None, arg.span)
+                else:
+                    take_pos(self.eval(arg.value, env), arg.value, arg.span)
+                if arg.stride is not None:
+                    if "stride" not in spec.arg_index:
+                        raise NetdslNameError(f"{spec.name} takes no stride", span=arg.stride.span,
+                                              hint=f"{spec.name}: {spec.doc}")
+                    put("stride", self.eval(arg.stride, env), arg.stride, arg.stride.span)
+            elif arg.kind in ("out", "pad"):
+                if arg.name not in spec.arg_index:  # `x64` / `p1` written for a layer without them
+                    what = "output channels" if arg.kind == "out" else "padding"
+                    written_as = ("x" if arg.kind == "out" else "p") + fmt_value(self.eval(arg.value, env))
+                    raise NetdslNameError(
+                        f"{spec.name} takes no {what}",
+                        span=arg.span,
+                        expected=_arg_list(spec),
+                        found=f"`{written_as}`",
+                        hint=f"{spec.name}: {spec.doc}",
+                    )
+                put(arg.name, self.eval(arg.value, env), arg.value, arg.span)
+            elif arg.kind == "kw":
+                if isinstance(arg.value, A.Dims):
+                    put(arg.name, arg.value.values, None, arg.span)
+                else:
+                    w = word(arg.value)
+                    put(arg.name, w if w is not None else self.eval(arg.value, env),
+                        None if w is not None else arg.value, arg.span)
+            elif arg.name in env.vars:  # a variable used positionally: linear classes
+                take_pos(env.vars[arg.name], arg.value, arg.span)
+            elif arg.name in spec.arg_index and spec.arg_index[arg.name].type == "bool":
+                put(arg.name, True, None, arg.span)
+            elif "act" in spec.arg_index and arg.name in ops.ACTIVATIONS:
+                put("act", arg.name, None, arg.span)
+            elif arg.name in spec.arg_index:  # e.g. `act` or `groups` without a value
+                a = spec.arg_index[arg.name]
+                raise NetdslNameError(
+                    f"{spec.name}: `{arg.name}` needs a value",
+                    span=arg.span,
+                    expected=f"`{arg.name}=...`" + (f" ({a.doc})" if a.doc else ""),
+                    found=f"`{arg.name}` alone",
+                    hint=f"{spec.name}: {spec.doc}",
+                )
+            else:
+                switches = ", ".join(a.name for a in spec.args if a.type == "bool") or "none"
+                raise NetdslNameError(
+                    f"unknown name `{arg.name}` in {spec.name}",
+                    span=arg.span,
+                    expected=f"a parameter, or a switch of {spec.name}: {switches}",
+                    found=f"`{arg.name}`",
+                    hint=closest(arg.name, list(env.vars) + list(spec.arg_index)),
+                )
+        for ca in call_args or ():
+            if ca.name is None:
+                take_pos(self.eval(ca.value, env), ca.value, ca.span)
+            else:
+                w = word(ca.value)
+                put(ca.name, w if w is not None else self.eval(ca.value, env),
+                    None if w is not None else ca.value, ca.span)
+        return raw
+
+    def op_args(self, spec: ops.OpSpec, written: list[A.Arg], call_args: tuple[A.CallArg, ...] | None,
+                env: Env, span: Span, same_pad: bool) -> tuple[dict, dict]:
+        raw = self._collect_args(spec, env.defaults.get(spec.name, []), None, env, defaults=True)
+        raw.update(self._collect_args(spec, written, call_args, env))
+        args: dict = {}
+        src: dict = {}
+        for a in spec.args:
+            if a.name in raw:
+                value, s, sp = raw[a.name]
+                args[a.name] = self._convert(spec, a, value, sp)
+                if s is not None:
+                    src[a.name] = s
+            elif a.required:
+                raise NetdslNameError(
+                    f"{spec.name} needs `{a.name}`" + (f" ({a.doc})" if a.doc else ""),
+                    span=span,
+                    expected=f"{spec.name}: {spec.doc}",
+                    found="no " + a.name,
+                )
+            else:
+                args[a.name] = a.default
+        if "padding" in args and "padding" not in raw and same_pad:
+            args["padding"] = "same"
+        if spec.name == "conv" and args.get("ratio") is not None and args["ratio"] <= 0:
+            raise NetdslNameError("conv: `ratio` must be positive", span=span, found=str(args["ratio"]))
+        if spec.name == "conv" and args.get("out") is None and args.get("ratio") is None:
+            raise NetdslNameError(
+                "conv needs its output channels",
+                span=span,
+                expected="e.g. `conv 3x3 x64` or `3x3:64`",
+                found="no channels",
+            )
+        return args, src
+
+    def _convert(self, spec: ops.OpSpec, a: ops.ArgSpec, v, sp: Span):
+        def bad(expected: str):
+            found = fmt_value(v) if not isinstance(v, tuple) else "x".join(map(str, v))
+            frac = isinstance(v, float) and "whole number" in expected
+            hint = "`/` gives a fraction unless it divides exactly; `//` rounds down" if frac else None
+            return NetdslNameError(f"{spec.name}: `{a.name}` must be {expected}, found {found}",
+                                   span=sp, expected=expected, found=found, hint=hint)
+
+        t = a.type
+        if t in ("pos_int", "int"):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise bad("a whole number")
+            if t == "pos_int" and v < 1:
+                raise bad("a whole number >= 1")
+            return v
+        if t in ("pair", "padding"):
+            if t == "padding" and v == "same":
+                return v
+            if isinstance(v, tuple):
+                if len(v) != 2:
+                    raise bad("one size or two (3 or 3x3)")
+                lo = 0 if t == "padding" else 1
+                if any(x < lo for x in v):
+                    raise bad(f"sizes >= {lo}")
+                return v if v[0] != v[1] else v[0]
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise bad("a whole number or a size like 3x3" + (' or "same"' if t == "padding" else ""))
+            if v < (0 if t == "padding" else 1):
+                raise bad("a whole number >= " + ("0" if t == "padding" else "1"))
+            return v
+        if t == "float":
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise bad("a number")
+            return float(v)
+        if t == "bool":
+            if not isinstance(v, bool):
+                raise bad("true or false")
+            return v
+        if t == "act":
+            if v is True:
+                raise bad("an activation name")
+            if v not in ops.ACTIVATIONS:
+                raise NetdslNameError(
+                    f"{spec.name}: unknown activation `{v}`" if isinstance(v, str)
+                    else f"{spec.name}: `{a.name}` must be an activation, found {fmt_value(v)}",
+                    span=sp,
+                    expected="one of " + ", ".join(ops.ACTIVATIONS),
+                    found=f"`{v}`" if isinstance(v, str) else fmt_value(v),
+                    hint=closest(v, ops.ACTIVATIONS) if isinstance(v, str) else None,
+                )
+            return "none" if v in ("none", "identity", "id") else ("silu" if v == "swish" else v)
+        if t == "dims":
+            if isinstance(v, int) and not isinstance(v, bool):
+                return (v,)
+            if not isinstance(v, tuple):
+                raise bad("sizes like 0x1x0x1")
+            return v
+        return v
+
+    # ---- items
+    def item(self, it, x: int, env: Env, scope: Scope) -> int:
+        if isinstance(it, A.Layer):
+            return self.layer(it.op, it.args, None, it.span, it.op_span, x, env, scope)
+        if isinstance(it, A.Call):
+            return self.layer(it.name, (), it.args, it.span, it.name_span, x, env, scope)
+        if isinstance(it, A.Shorthand):
+            spec = ops.REGISTRY["conv"]
+            written = [A.Arg("pos", None, it.kernel, it.stride, it.kernel.span),
+                       A.Arg("out", "out", it.out, None, it.out.span), *it.args]
+            return self.emit(spec, written, None, env, it.span, x, scope, same_pad=True)
+        if isinstance(it, A.Block):
+            return self.block(it, x, env, scope)
+        if isinstance(it, A.Group):
+            return self.stmts(it.body, x, env, scope, braces=it.braces)
+        if isinstance(it, A.Repeat):
+            return self.repeat(it, x, env, scope)
+        raise NetdslError("unsupported item", span=getattr(it, "span", None))
+
+    def chain(self, ch: A.Chain, x: int, env: Env, scope: Scope) -> int:
+        for i, it in enumerate(ch.items):
+            if i > 0 and isinstance(it, A.Layer) and it.op in env.tensors and not it.args:
+                raise NetdslNameError(
+                    f"tensor `{it.op}` can only start a chain or a branch",
+                    span=it.span,
+                    hint=f"write `{it.op} > ...` at the start, or merge it with a block: add<... | {it.op}>",
+                )
+            x = self.item(it, x, env, scope)
+        return x
+
+    def repeat(self, it: A.Repeat, x: int, env: Env, scope: Scope) -> int:
+        n = self._count(it.count, env, "repeat count")
+        before = self.count
+        x = self._one_rep(it.item, x, env, scope, 1 if n > 1 else None)
+        per = self.count - before
+        if per * (n - 1) + self.count > self.limits.max_layers:
+            raise NetdslLimitError(
+                f"repeating this {n:,} times makes {per * n + before:,} layers; the limit is "
+                f"{self.limits.max_layers:,}",
+                span=it.span,
+                trail=scope.trail(),
+                hint="raise the limit with --max-layers (or NETDSL_MAX_LAYERS) if this is intended",
+            )
+        for k in range(2, n + 1):
+            x = self._one_rep(it.item, x, env, scope, k)
+        return x
+
+    def _one_rep(self, item, x: int, env: Env, scope: Scope, index: int | None) -> int:
+        mark = len(scope.children)
+        y = self.item(item, x, env, scope)
+        if index is not None:
+            for ch in scope.children[mark:]:
+                if isinstance(ch, Scope) and ch.index is None:
+                    ch.index = index
+        return y
+
+    def layer(self, name: str, args: tuple[A.Arg, ...], call_args, span: Span, name_span: Span, x: int,
+              env: Env, scope: Scope) -> int:
+        if name in env.tensors and call_args is None:
+            if args:
+                raise NetdslNameError(f"`{name}` is a tensor and takes no arguments", span=span)
+            return env.tensors[name]
+        if name in env.defines:
+            if args:
+                raise NetdslNameError(
+                    f"`{name}` is a define: pass its arguments in parentheses",
+                    span=span,
+                    expected=f"{name}(...)",
+                )
+            return self.call(env.defines[name], call_args or (), span, x, env, scope)
+        if name in ("id", "identity") and not args and not call_args:
+            return x  # a zero-parameter identity branch: no node at all
+        spec = ops.lookup(name)
+        if spec is None:
+            if name in ops.BLOCK_KINDS:
+                raise NetdslNameError(f"`{name}` is a block: write {name}<...>", span=name_span)
+            known = list(env.defines) + ops.all_names() + list(env.tensors)
+            raise NetdslNameError(
+                f"unknown layer `{name}`",
+                span=name_span,
+                expected="a built-in layer (conv, pool, bn, relu, linear, dropout, flatten, ...), a define or a tensor",
+                found=f"`{name}`",
+                hint=closest(name, known),
+            )
+        return self.emit(spec, list(args), call_args, env, span, x, scope, same_pad=env.in_block)
+
+    def emit(self, spec: ops.OpSpec, written: list[A.Arg], call_args, env: Env, span: Span, x: int,
+             scope: Scope, same_pad: bool) -> int:
+        """Create the node(s) of one written layer: the op, then its `bn` and `act` if asked."""
+        args, src = self.op_args(spec, written, call_args, env, span, same_pad)
+        bn = args.pop("bn", False) if spec.name in ("conv", "dw", "linear") else False
+        act = args.pop("act", "none") if spec.name in ("conv", "dw", "linear") else "none"
+        y = self.add_node(spec.name, args, src, span, scope, [x])
+        if bn:
+            y = self.add_node("bn", {"eps": 1e-5, "momentum": 0.1, "affine": True}, {}, span, scope, [y], role="bn")
+        if act != "none":
+            aspec = ops.REGISTRY[act]
+            y = self.add_node(act, {a.name: a.default for a in aspec.args}, {}, span, scope, [y], role="act")
+        return y
+
+    def bind_call(self, info: DefineInfo, call_args: tuple[A.CallArg, ...], span: Span, env: Env):
+        """Bind a define call's arguments: (values, tensor arguments, the callee's variables, and for
+        each parameter how it was given with its expression, as `Scope.arg_exprs` records)."""
+        d = info.node
+        bound: dict[str, Value] = {}
+        tensor_args: dict[str, int] = {}
+        exprs: dict[str, tuple[str, A.Expr]] = {}
+        pos = [p.name for p in d.params]
+        for ca in call_args:
+            if ca.name is None:
+                if not pos:
+                    raise NetdslNameError(
+                        f"{d.name} takes {len(d.params)} argument{'s' if len(d.params) != 1 else ''}, "
+                        f"more were given",
+                        span=ca.span,
+                        expected=f"{d.name}({', '.join(p.name for p in d.params)})",
+                    )
+                name = pos.pop(0)
+            else:
+                name = ca.name
+                if name not in {p.name for p in d.params}:
+                    raise NetdslNameError(
+                        f"{d.name} has no parameter `{name}`",
+                        span=ca.span,
+                        expected=f"{d.name}({', '.join(p.name for p in d.params)})",
+                        found=f"`{name}`",
+                        hint=closest(name, [p.name for p in d.params]),
+                    )
+                if name in pos:
+                    pos.remove(name)
+            if name in bound:
+                raise NetdslNameError(f"{d.name}: `{name}` given twice", span=ca.span)
+            exprs[name] = ("pos" if ca.name is None else "kw", ca.value)
+            if isinstance(ca.value, A.Name) and ca.value.id in env.tensors and ca.value.id not in env.vars:
+                tensor_args[name] = env.tensors[ca.value.id]  # a cell taking several inputs
+                bound[name] = ca.value.id
+                continue
+            bound[name] = self.eval(ca.value, env)
+        callee_vars = dict(self.globals)
+        for p in d.params:
+            if p.name not in bound:
+                if p.default is None:
+                    raise NetdslNameError(
+                        f"{d.name} needs `{p.name}`",
+                        span=span,
+                        expected=_signature(d),
+                        found=f"no value for `{p.name}`",
+                    )
+                tmp = dict(callee_vars)
+                tmp.update(bound)
+                bound[p.name] = self.eval(p.default, Env(tmp, {}, {}, env.defines))
+                exprs[p.name] = ("default", p.default)
+        callee_vars.update(bound)
+        return bound, tensor_args, callee_vars, exprs
+
+    def call(self, info: DefineInfo, call_args: tuple[A.CallArg, ...], span: Span, x: int, env: Env,
+             scope: Scope) -> int:
+        d = info.node
+        bound, tensor_args, callee_vars, exprs = self.bind_call(info, call_args, span, env)
+        self.depth += 1
+        if self.depth > self.limits.max_depth:
+            self.depth = 0
+            raise NetdslLimitError(
+                f"define calls nested more than {self.limits.max_depth} deep (in `{d.name}`)",
+                span=span,
+                trail=scope.trail(),
+                hint=f"a recursive define needs a base case: does `{d.name}` always reach its `if ... then`?",
+            )
+        shown = ", ".join(str(v) if k in tensor_args else fmt_value(v) for k, v in bound.items())
+        sub = Scope("define", d.name, scope, span, call=f"{d.name}({shown})", define=d.name,
+                    define_args=dict(bound), input=x)
+        scope.add(sub)
+        for k in tensor_args:
+            callee_vars.pop(k, None)
+        sub.define_args = {k: v for k, v in bound.items() if k not in tensor_args}
+        sub.arg_exprs = {p.name: exprs[p.name] for p in d.params if p.name in sub.define_args}
+        sub.tensor_args = dict(tensor_args)
+        sub.define_node = d
+        denv = Env(callee_vars, dict(tensor_args), dict(info.defaults), env.defines, in_block=False)
+        body = d.body
+        while isinstance(body, A.CondBody):
+            body = body.then if truth(self.eval(body.cond, denv), body.cond) else body.orelse
+        y = self.chain(body, x, denv, sub)
+        sub.output = y
+        self.depth -= 1
+        return y
+
+    def block(self, it: A.Block, x: int, env: Env, scope: Scope) -> int:
+        kind = it.kind
+        if kind not in ops.BLOCK_KINDS:
+            raise NetdslNameError(
+                f"unknown block kind `{kind}`",
+                span=it.kind_span,
+                expected="one of " + ", ".join(ops.BLOCK_KINDS),
+                found=f"`{kind}`",
+                hint=f"`{kind}` is a layer: write it without `<...>`" if ops.lookup(kind) is not None
+                else closest(kind, ops.BLOCK_KINDS),
+            )
+        bscope = Scope("block", kind, scope, it.span, input=x)
+        scope.add(bscope)
+        benv = Env(env.vars, env.tensors, env.defaults, env.defines, in_block=True)
+        if kind == "seq":
+            y = x
+            for branch in it.branches:
+                for item in branch:
+                    y = self.item(item, y, benv, bscope)
+            bscope.output = y
+            return y
+        outs = []
+        many = len(it.branches) > 1
+        for i, branch in enumerate(it.branches, start=1):
+            target = bscope
+            if many:
+                target = Scope("branch", f"branch {i}", bscope, it.span, input=x)
+                bscope.add(target)
+            y = x
+            for item in branch:
+                y = self.item(item, y, benv, target)
+            if many:
+                target.output = y
+            outs.append(y)
+        if kind == "residual":
+            opts = self._block_opts(it, env, {"droppath": 0.0})
+            if opts["droppath"]:
+                body_out = self.add_node("droppath", {"p": opts["droppath"]}, {}, it.span, bscope, [outs[0]])
+                outs[0] = body_out
+            if len(outs) > 2:
+                raise NetdslNameError(
+                    f"residual takes a body and at most one shortcut branch, found {len(outs)} branches",
+                    span=it.span, expected="residual<body> or residual<body | shortcut>")
+            if len(outs) == 1:
+                dflt = {"bias": False, "bn": False}
+                for arg in env.defaults.get("conv", []):
+                    if arg.name in dflt and arg.kind in ("kw", "flag"):
+                        dflt[arg.name] = True if arg.kind == "flag" else self.eval(arg.value, env)
+                sc = self.add_node("shortcut", dflt, {}, it.span, bscope, [x, outs[0]])
+                y = self.add_node("add", {}, {}, it.span, bscope, [outs[0], sc])
+            else:
+                y = self.add_node("add", {}, {}, it.span, bscope, outs)
+        else:
+            spec = ops.REGISTRY[ops.MERGE_BLOCKS[kind]]
+            margs = self._block_opts(it, env, {a.name: a.default for a in spec.args})
+            if spec.name == "join":
+                outs, margs["columns"] = self._flat_join(bscope, outs, many)
+            y = self.add_node(spec.name, margs, {}, it.span, bscope, outs)
+        bscope.output = y
+        return y
+
+    def _flat_join(self, bscope: Scope, outs: list[int], many: bool) -> tuple[list[int], tuple[int, ...]]:
+        """FractalNet's join merges every column reaching it. A branch that ends in a join of its
+        own (the last join of a recursive expansion, unnamed and unused) is merged into this one,
+        so that f_{C+1} = join<conv | f_C > f_C> gives flat means over 2, 3, ... columns. Returns
+        the inputs and the column of each (0 = the first branch). Branch i occupies the columns
+        from the sum of the widths of the branches before it; the joins nested inside it are
+        renumbered by that offset, so that every join of the expansion numbers columns alike
+        (global drop-path keeps one column everywhere). The block's scopes are inlined: the
+        whole expansion is one module."""
+        g = self.g
+        branch_scopes = [s for s in bscope.children if isinstance(s, Scope)] if many else [bscope]
+        inputs: list[int] = []
+        columns: list[int] = []
+        offset = 0
+        for out, bs in zip(outs, branch_scopes, strict=True):
+            inner = [n for n in bs.nodes() if g.nodes[n]["op"] == "join"]
+            width = 1
+            for n in inner:
+                a = g.nodes[n]["args"]
+                width = max(width, 1 + max(a["columns"], default=0))
+                a["columns"] = tuple(c + offset for c in a["columns"])
+            scopes = list(bs.scopes())
+            if out in inner and g.out_degree(out) == 0 and not any(
+                    s.kind == "named" and s.output == out for s in scopes):
+                node = g.nodes[out]
+                inputs += node["inputs"]
+                columns += node["args"]["columns"]
+                node["scope"].children.remove(out)
+                g.remove_node(out)
+                for s in scopes:
+                    if s.output == out:
+                        s.output = None
+            else:
+                inputs.append(out)
+                columns.append(offset)
+            offset += width
+        for s in bscope.scopes():
+            if s is not bscope:
+                s.inline = True
+        return inputs, tuple(columns)
+
+    def _block_opts(self, it: A.Block, env: Env, allowed: dict) -> dict:
+        out = dict(allowed)
+        for ca in it.args:
+            if ca.name is None or ca.name not in allowed:
+                opts = ", ".join(f"{k}=..." for k in allowed) or "no options"
+                raise NetdslNameError(
+                    f"{it.kind} options are given by name" if ca.name is None
+                    else f"{it.kind} has no option `{ca.name}`",
+                    span=ca.span,
+                    expected=f"{it.kind}({opts})<...>" if allowed else f"{it.kind}<...> (no options)",
+                    found=f"`{ca.name}=`" if ca.name else "a value without a name",
+                    hint=closest(ca.name, allowed) if ca.name else None,
+                )
+            v = self.eval(ca.value, env)
+            if isinstance(allowed[ca.name], float):
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+                    raise NetdslNameError(f"{it.kind}: `{ca.name}` must be a probability in [0, 1)",
+                                          span=ca.span, expected="0 <= p < 1", found=fmt_value(v))
+                v = float(v)
+            out[ca.name] = v
+        return out
+
+    # ---- statements
+    def stmts(self, body: tuple, x: int, env: Env, scope: Scope, braces: bool = True) -> int:
+        if braces:
+            env = Env(env.vars, dict(env.tensors), {k: list(v) for k, v in env.defaults.items()}, env.defines,
+                      env.in_block)
+        for st in body:
+            x = self.stmt(st, x, env, scope)
+        return x
+
+    def stmt(self, st, x: int, env: Env, scope: Scope) -> int:
+        if isinstance(st, A.Statement):
+            return self.chain(st.chain, x, env, scope)
+        if isinstance(st, A.Assign):
+            if st.mode == "replace":
+                return x  # handled where the replaced stage is expanded
+            rep = self.replacements.get(st.name) if scope.kind == "network" else None
+            chain, cenv = (rep[0].chain, rep[1]) if rep else (st.chain, env)
+            if rep:
+                self.replacements_used.add(st.name)
+            check_identifier(st.name, st.name_span, "a stage or tensor")
+            if st.name in env.tensors:
+                raise NetdslNameError(
+                    f"`{st.name}` is already defined",
+                    span=st.name_span,
+                    hint="names of stages and tensors must be unique; use `replace` in a file that extends another",
+                )
+            sub = Scope("named", st.name, scope, rep[0].span if rep else st.span, aux=(st.mode == "aux"), input=x)
+            scope.add(sub)
+            cenv2 = cenv if not rep else Env(cenv.vars, env.tensors, cenv.defaults, cenv.defines, cenv.in_block)
+            y = self.chain(chain, x, cenv2, sub)
+            sub.output = y
+            env.tensors[st.name] = y
+            if st.mode == "aux":
+                self.aux[st.name] = y
+                return x
+            return y
+        if isinstance(st, A.Defaults):
+            add_defaults(env.defaults, st)
+            return x
+        raise NetdslNameError(f"`{type(st).__name__.lower()}` is only allowed at the top of a file", span=st.span)
+
+    def run(self, input_shape: tuple[int, ...] | None) -> Net:
+        """Expand the whole program (the base network's statements first, when it extends one)."""
+        linked = self.linked
+        program = linked.program
+        header = linked.header
+        ext = linked.extends
+        base = linked.base
+        own_params = linked.params
+        base_env = Env(dict(base.params), {}, base.defaults, base.defines) if base is not None else None
+        base_stmts = base.stmts if base is not None else []
+        base_input = base.input if base is not None else None
+        base_name = base.name if base is not None else None
+        own_defaults, own_defines = linked.defaults, linked.defines
+
+        own_input = next((s for s in program.stmts if isinstance(s, A.Input)), None)
+        shape = input_shape or (own_input.dims if own_input else None) or base_input or (3, 224, 224)
+        if len(shape) not in (1, 3):
+            raise NetdslNameError(
+                f"the input has {len(shape)} sizes",
+                span=own_input.span if own_input else None,
+                expected="C x H x W like 3x224x224, or a feature count like 512",
+                found="x".join(map(str, shape)),
+            )
+        if any(d < 1 for d in shape):
+            raise NetdslNameError("input sizes must be at least 1", span=own_input.span if own_input else None,
+                                  expected="sizes >= 1", found="x".join(map(str, shape)))
+        stem = program.file.rsplit("/", 1)[-1].removesuffix(".net")
+        name = header.name if header else ("net" if stem.startswith("<") else stem or "net")
+        if not name.isidentifier():
+            name = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") or "net"
+            if name[0].isdigit():
+                name = "net_" + name
+        root = Scope("network", name, None, Span(program.file, 1, 1, 1, 1))
+        x0 = 0
+        self.g.add_node(0, op="input", args={}, arg_src={}, span=root.span, scope=root, inputs=[], role=None)
+        root.input = x0
+        env = Env(dict(own_params), {}, dict(own_defaults), own_defines)
+
+        for s in program.stmts:
+            if isinstance(s, A.Init):
+                if s.scheme not in INIT_SCHEMES:
+                    raise NetdslNameError(
+                        f"unknown weight initialisation `{s.scheme}`",
+                        span=s.span,
+                        expected="one of " + ", ".join(INIT_SCHEMES),
+                        found=f"`{s.scheme}`",
+                        hint=closest(s.scheme, INIT_SCHEMES),
+                    )
+                if s.args:
+                    raise NetdslNameError(f"`init {s.scheme}` takes no arguments", span=s.args[0].span,
+                                          expected=f"init {s.scheme}", hint="the schemes follow the reference "
+                                          "implementations: torch, kaiming (ResNet), vgg, googlenet")
+                self.init = s.scheme
+            elif isinstance(s, A.Freeze):
+                for n in s.names:
+                    self.frozen.append((n, s.span))
+                self.frozen_except.extend(s.except_)
+            elif isinstance(s, A.Assign) and s.mode == "replace":
+                self.replacements[s.name] = (s, env)
+
+        x = x0
+        if base_env is not None:
+            refuse_oversized(self, base_stmts, base_env)
+        refuse_oversized(self, [st for st in program.stmts if isinstance(st, (A.Statement, A.Assign))], env)
+        if base_env is not None:
+            for st in base_stmts:
+                x = self.stmt(st, x, base_env, root)
+            env.tensors.update(base_env.tensors)
+            for rname, (rst, _) in self.replacements.items():
+                if rname not in self.replacements_used:
+                    raise NetdslNameError(
+                        f"`replace {rname}`: the base network has no stage named `{rname}`",
+                        span=rst.name_span,
+                        expected="one of " + ", ".join(sorted(base_env.tensors)),
+                        hint=closest(rname, base_env.tensors),
+                    )
+        elif self.replacements:
+            rst = next(iter(self.replacements.values()))[0]
+            raise NetdslNameError("`replace` needs a base network: add `extends NAME`", span=rst.span)
+        for st in program.stmts:
+            if isinstance(st, (A.Statement, A.Assign)):
+                x = self.stmt(st, x, env, root)
+        root.output = x
+        if x == x0:
+            raise NetdslNameError("the network has no layers", span=Span.point(program.file, 1, 1),
+                                  hint="write at least one layer, e.g. `conv 3x3 x64`")
+        net = Net(
+            name=name if not (ext and not header) else (base_name or name),
+            file=program.file,
+            graph=self.g,
+            root=root,
+            input_node=x0,
+            output_node=x,
+            input_shape=tuple(shape),
+            params=self.globals,
+            aux_outputs=dict(self.aux),
+            init=self.init,
+            frozen=self.frozen,
+            frozen_except=self.frozen_except,
+            sources=linked.sources,
+        )
+        return net

@@ -1,0 +1,243 @@
+"""Layout: the PyTorch module tree of a network, the names of its modules and layers, and freezing.
+
+`assign_names(net)` decides, top-down, which scopes become modules (define instances, blocks,
+named stages and branches; a named stage of a single layer or module is that member), gives every
+module and layer its attribute name and dotted path (the `state_dict` prefix), and marks the
+layers `freeze` covers as not trainable. It runs after `shapes.infer` (a shortcut is a module
+only when it projects) and records everything on the IR: `Scope.name`, `path`, `module`,
+`sequential`, `members`, `collapsed_to`; node `name`, `path`, `trainable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import ops
+from .errors import NetdslNameError, closest
+from .ir import RESERVED, Net, Scope
+
+
+def _has_module(net: Net, nid: int) -> bool:
+    node = net.node(nid)
+    if node["op"] == "shortcut":  # a module only when it projects
+        shape = node.get("shape")
+        return shape is not None and ops.shortcut_plan(node["args"], node["in_shapes"]) is not None
+    return ops.REGISTRY[node["op"]].lowering.module is not None
+
+
+def _chain_like(net: Net, scope: Scope, members: list) -> bool:
+    """True when the members run one after another (each takes the previous output)."""
+    cur = scope.input
+    for m in members:
+        if isinstance(m, Scope):
+            if m.input != cur or m.kind == "branch":
+                return False
+            cur = m.output
+        else:
+            n = net.node(m)
+            spec = ops.REGISTRY[n["op"]]
+            if n["inputs"] != [cur] or (spec.lowering.module is None and spec.lowering.seq_module is None):
+                return False
+            cur = m
+    return cur == scope.output
+
+
+class NameAllocator:
+    """Unique attribute names within one module: explicit names first, then stems + counters."""
+
+    def __init__(self, taken: Iterable[str] = ()):
+        self.taken = set(taken)
+        self.next: dict[str, int] = {}  # next counter to try per stem (names are only ever added)
+
+    def take(self, name: str) -> str:
+        self.taken.add(name)
+        return name
+
+    def fresh(self, stem: str, numbered: bool, total: int) -> str:
+        if not numbered and total == 1 and stem not in self.taken and stem not in RESERVED:
+            return self.take(stem)
+        k = self.next.get(stem, 1)
+        while f"{stem}{k}" in self.taken or f"{stem}{k}" in RESERVED:
+            k += 1
+        self.next[stem] = k + 1
+        return self.take(f"{stem}{k}")
+
+
+def flatten_members(net: Net, scope: Scope) -> list:
+    """Members of a module's namespace: nodes and sub-module scopes, through flattened blocks."""
+    out: list = []
+    for ch in scope.children:
+        if isinstance(ch, Scope) and not ch.module and ch.name is None:
+            out.extend(flatten_members(net, ch))
+        else:
+            out.append(ch)
+    return out
+
+
+def _decide(net: Net, scope: Scope) -> None:
+    """Decide, top-down, which scopes become modules, and collapse single-member names."""
+    child_scopes = [c for c in scope.children if isinstance(c, Scope)]
+    # a define whose only sub-scope is one block: that block's layers live in the define's class
+    sole_scope = child_scopes[0] if len(child_scopes) == 1 else None
+    for ch in scope.children:
+        if not isinstance(ch, Scope):
+            continue
+        if ch.inline:  # inside a join block (FractalNet): its layers belong to the enclosing module
+            ch.module = False
+            _decide(net, ch)
+            continue
+        if ch.kind == "define":
+            ch.module = True
+        elif ch.kind == "block":
+            ch.module = not (scope.kind == "define" and sole_scope is ch)
+        elif ch.kind in ("named", "branch"):
+            ch.module = True
+        _decide(net, ch)
+        if ch.kind in ("named", "branch"):
+            members = flatten_members(net, ch)
+            if not members:
+                ch.module = False
+            ch.sequential = ch.module and _chain_like(net, ch, members)
+
+
+def _collapse(net: Net, scope: Scope):
+    """A named stage or branch made of a single node or module is that node or module."""
+    if scope.kind not in ("named", "branch") or not scope.module:
+        return None
+    members = flatten_members(net, scope)
+    if len(members) == 1:
+        only = members[0]
+        if isinstance(only, Scope) or _has_module(net, only):
+            return only
+    return None
+
+
+def _name_module(net: Net, m: Scope) -> None:
+    members = flatten_members(net, m)
+    m.members = members
+    if m.sequential:
+        for i, mem in enumerate(members):
+            _set_name(net, m, mem, str(i))
+        return
+    explicit: dict[int, str] = {}
+    for mem in members:
+        if isinstance(mem, Scope) and mem.kind == "named":
+            explicit[id(mem)] = mem.label
+    alloc = NameAllocator(explicit.values())
+    # count stems so that lone layers keep a bare name (fc, maxpool)
+    stems: dict[str, int] = {}
+    shared: dict[tuple, str] = {}
+
+    def stem_of(mem) -> tuple[str, bool]:
+        if isinstance(mem, Scope):
+            if mem.kind == "define":
+                return mem.label, False
+            if mem.kind == "branch":
+                return "branch" + mem.label.split()[-1], False
+            return mem.label, False
+        spec = ops.REGISTRY[net.node(mem)["op"]]
+        return spec.base_name, spec.numbered
+
+    for mem in members:
+        if id(mem) in explicit:
+            continue
+        if isinstance(mem, Scope) or _has_module(net, mem):
+            stem = stem_of(mem)[0]
+            if not isinstance(mem, Scope) and ops.REGISTRY[net.node(mem)["op"]].shared:
+                key = (net.node(mem)["op"], tuple(sorted(net.node(mem)["args"].items())))
+                if key in shared:
+                    continue
+                shared[key] = ""
+            stems[stem] = stems.get(stem, 0) + 1
+    shared.clear()
+    for mem in members:
+        if id(mem) in explicit:
+            _set_name(net, m, mem, explicit[id(mem)])
+            continue
+        if not isinstance(mem, Scope) and not _has_module(net, mem):
+            continue
+        stem, numbered = stem_of(mem)
+        if isinstance(mem, Scope) and mem.kind == "branch":
+            _set_name(net, m, mem, alloc.take(stem) if stem not in alloc.taken else alloc.fresh(stem, True, 2))
+            continue
+        if not isinstance(mem, Scope) and ops.REGISTRY[net.node(mem)["op"]].shared:
+            key = (net.node(mem)["op"], tuple(sorted(net.node(mem)["args"].items())))
+            if key not in shared:
+                shared[key] = alloc.fresh(stem, numbered, stems[stem])
+            _set_name(net, m, mem, shared[key])
+            continue
+        _set_name(net, m, mem, alloc.fresh(stem, numbered, stems[stem]))
+
+
+def _set_name(net: Net, parent: Scope, mem, name: str) -> None:
+    prefix = parent.path + "." if parent.path else ""
+    if isinstance(mem, Scope):
+        target = _collapse(net, mem) or mem
+        if target is not mem:
+            mem.name = name
+            mem.path = prefix + name
+            mem.module = False
+            mem.collapsed_to = target
+            _set_name(net, parent, target, name)
+            return
+        mem.name = name
+        mem.path = prefix + name
+        _name_module(net, mem)
+    else:
+        node = net.node(mem)
+        node["name"] = name
+        node["path"] = prefix + name
+
+
+def assign_names(net: Net) -> None:
+    """Give every module and layer its attribute name and dotted path (state_dict prefix)."""
+    root = net.root
+    root.module = True
+    _decide(net, root)
+    for nid in net.op_nodes():
+        net.node(nid).setdefault("name", None)
+        net.node(nid).setdefault("path", None)
+    _name_module(net, root)
+    _apply_freeze(net)
+
+
+def _apply_freeze(net: Net) -> None:
+    for nid in net.op_nodes():
+        net.node(nid)["trainable"] = True
+    if not net.frozen:
+        return
+    paths = {}
+    for s in net.root.scopes():
+        if s.path:
+            paths[s.path] = s
+    for nid in net.op_nodes():
+        p = net.node(nid).get("path")
+        if p:
+            paths[p] = nid
+
+    def covered(prefix: str, nid: int) -> bool:
+        n = net.node(nid)
+        p = n.get("path") or ""
+        scope = n["scope"]
+        while not p and scope is not None:
+            p = scope.path
+            scope = scope.parent
+        return prefix == "*" or p == prefix or p.startswith(prefix + ".")
+
+    for name, span in net.frozen:
+        if name != "*" and name not in paths:
+            raise NetdslNameError(
+                f"freeze: no layer or stage named `{name}`",
+                span=span,
+                expected="a stage name such as " + ", ".join(sorted(k for k in paths if "." not in k)[:10]),
+                found=f"`{name}`",
+                hint=closest(name, paths),
+            )
+    for name in net.frozen_except:
+        if name not in paths:
+            raise NetdslNameError(f"freeze ... except: no layer or stage named `{name}`",
+                                  span=net.frozen[0][1], hint=closest(name, paths))
+    for nid in net.op_nodes():
+        if any(covered(name, nid) for name, _ in net.frozen) and not any(
+                covered(name, nid) for name in net.frozen_except):
+            net.node(nid)["trainable"] = False
