@@ -741,5 +741,6 @@ class Expander:
             frozen=self.frozen,
             frozen_except=self.frozen_except,
             sources=linked.sources,
+            programs=linked.programs,
         )
         return net

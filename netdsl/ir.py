@@ -120,6 +120,7 @@ class Net:
     frozen: list[tuple[str, Span]] = field(default_factory=list)
     frozen_except: list[str] = field(default_factory=list)
     sources: SourceMap = field(default_factory=SourceMap)  # the text of every file read, by display name
+    programs: tuple = ()  # the AST of every file it was built from (ast.Program), its own first
 
     def node(self, nid: int) -> dict:
         return self.graph.nodes[nid]

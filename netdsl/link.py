@@ -51,6 +51,7 @@ class Linked:
     globals: dict[str, Value]  # what define bodies see: the base's parameters, then its own
     base: Base | None
     sources: sources.SourceMap  # the text of every file read for it
+    programs: tuple[A.Program, ...] = ()  # the AST of every file read for it, the program first
 
 
 def link(program: A.Program, smap: sources.SourceMap, overrides: dict[str, str] | None = None,
@@ -201,6 +202,7 @@ class _Linker:
             globals={**base.params, **own_params} if base is not None else own_params,
             base=base,
             sources=self.smap,
+            programs=(program, *self.programs.values()),
         )
 
     def base(self, ext: A.Extends, program: A.Program, own_params: dict[str, Value]) -> Base:

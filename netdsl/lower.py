@@ -101,75 +101,25 @@ def _walk(obj, define=None):
 
 
 class _Sources:
-    """The parsed source files of a network: define calls by span, defines, name occurrences."""
+    """What the lowering needs of the network's source files, from their ASTs (`net.programs`, as
+    parsed by the front end): the defines, every name written with the define it is written in
+    (for the parameter-exposure analysis), and the parameters of a base network."""
 
     def __init__(self, net: Net):
-        from . import parse
-
-        files: list[str] = []
-        seen = set()
-
-        def add(sp):
-            if sp is not None and sp.file not in seen:
-                seen.add(sp.file)
-                files.append(sp.file)
-
-        add(net.root.span)
-        for s in net.root.scopes():
-            add(s.span)
-        for n in net.op_nodes():
-            add(net.node(n)["span"])
-        self.calls: dict[Span, object] = {}
         self.defines: list[A.Define] = []
         self.names: list[tuple[A.Name, A.Define | None]] = []
-        self.complete = True
         self.has_extends = False
         self.base_params: set[str] = set()
-        for f in files:
-            text = net.sources.get(f)
-            if text is None:
-                self.complete = False
-                continue
-            try:
-                prog = parse.parse(text, f)
-            except Exception:  # noqa: BLE001 - a source that no longer parses: no symbolic calls
-                self.complete = False
-                continue
+        for prog in net.programs:
             for node, define in _walk(prog.stmts):
-                if isinstance(node, (A.Call, A.Layer)):
-                    self.calls.setdefault(node.span, node)
-                elif isinstance(node, A.Define):
+                if isinstance(node, A.Define):
                     self.defines.append(node)
                 elif isinstance(node, A.Name):
                     self.names.append((node, define))
                 elif isinstance(node, A.Extends):
                     self.has_extends = True
-                elif isinstance(node, A.Network) and f != net.file:
+                elif isinstance(node, A.Network) and prog.file != net.file:
                     self.base_params.update(p.name for p in node.params)
-
-    def check_current(self, net: Net) -> None:
-        """The parsed text must be the text the network was built from: every name written in a
-        layer argument is found where the IR says it was written (else: no symbolic calls)."""
-        at = {n.span: n.id for n, _ in self.names}
-        for nid in net.op_nodes():
-            for src in (net.node(nid).get("arg_src") or {}).values():
-                for node, _ in _walk(src):
-                    if isinstance(node, A.Name) and at.get(node.span) != node.id:
-                        self.complete = False
-                        self.calls.clear()
-                        self.defines.clear()
-                        return
-
-    def define_of(self, scope: Scope, net: Net) -> A.Define | None:
-        cands = [d for d in self.defines if d.name == scope.define]
-        if len(cands) <= 1:
-            return cands[0] if cands else None
-        for nid in scope.nodes():
-            sp = net.node(nid)["span"]
-            for d in cands:
-                if d.span.file == sp.file and d.span.line <= sp.line <= d.span.end_line:
-                    return d
-        return None
 
 
 # ------------------------------------------------------------------------ lowering
@@ -253,7 +203,6 @@ class Lowerer:
         self.net: Net = report.net
         self.g = self.net.graph
         self.src = _Sources(self.net)
-        self.src.check_current(self.net)
         self.file = file_text(self.net.file)
         # classes are named at the end (`_name_classes`): until then a call names its class by a
         # placeholder, one per distinct class text (a "variant"), in order of first use
@@ -276,9 +225,7 @@ class Lowerer:
         cands = {k for k, v in self.net.params.items()
                  if isinstance(v, (int, float)) and not isinstance(v, bool) and k.isidentifier()
                  and k not in RESERVED_PY and not k.startswith("_")}
-        if not self.src.complete:
-            cands = set()
-        elif self.src.has_extends:  # a parameter of the base network too: its value is the base's
+        if self.src.has_extends:  # a parameter of the base network too: its value is the base's
             cands -= self.src.base_params
         self.expose = cands if expose is None else (expose & cands)
         # class names: the network first, then one per define (in order of first use)
@@ -522,7 +469,7 @@ class Lowerer:
         return ext, names
 
     def _tensor_order(self, scope: Scope) -> list[str]:
-        d = self.src.define_of(scope, self.net)
+        d = scope.define_node
         return [p.name for p in d.params if p.name not in scope.define_args] if d else []
 
     # ---- members
@@ -803,27 +750,8 @@ class Lowerer:
         """Inputs of a define given as tensor arguments, by the define's parameter names."""
         if scope.kind != "define":
             return {}
-        call = self.src.calls.get(scope.span)
-        d = self.src.define_of(scope, self.net)
-        if not isinstance(call, A.Call) or d is None:
-            return {}
-        bound = _bind(call, d)
-        out: dict[int, str] = {}
-        unmapped = []
-        for pname, ca in bound.items():
-            if pname in scope.define_args or not isinstance(ca, A.Name):
-                continue
-            hits = [s.output for s in self.net.root.scopes() if s.kind == "named" and s.label == ca.id
-                    and s.output in ext]
-            hits = list(dict.fromkeys(hits))
-            if len(hits) == 1 and hits[0] not in out:
-                out[hits[0]] = pname
-            else:
-                unmapped.append(pname)
-        left = [n for n in ext if n not in out and n != scope.input]
-        if len(unmapped) == 1 and len(left) == 1:  # the one tensor left is the one parameter left
-            out[left[0]] = unmapped[0]
-        return out if len(set(out.values())) == len(out) else {}
+        out = {nid: p for p, nid in scope.tensor_args.items() if nid in ext}
+        return out if len(out) == len(scope.tensor_args) else {}
 
     def _channel_vars(self, scope: Scope, ext: list[int], in_names: list[str], avoid) -> list[Var]:
         names = Names(RESERVED_PY, set(avoid))
@@ -837,7 +765,7 @@ class Lowerer:
 
     def instance(self, ctx: _Ctx, scope: Scope) -> tuple[Call, Sym]:
         """A define instance: the class of its structure, called with symbolic arguments."""
-        d = self.src.define_of(scope, self.net)
+        d = scope.define_node
         params = [p.name for p in d.params if p.name in scope.define_args] if d else []
         if d is None or set(params) != set(scope.define_args):
             params, d = [], None
@@ -915,34 +843,26 @@ class Lowerer:
         return Call(cls, tuple(args)), out_sym
 
     def _call_args(self, ctx: _Ctx, scope: Scope, d: A.Define | None, params: list[str]) -> dict:
-        """For each define parameter: how it was given (pos / kw / default) and its symbol here."""
-        out = {p: ("default", Const(scope.define_args[p])) for p in params}
-        call = self.src.calls.get(scope.span)
-        if d is None or not isinstance(call, A.Call) or call.name != scope.define:
-            return out
-        pos = [p.name for p in d.params]
-        for ca in call.args:
-            if ca.name is None:
-                if not pos:
-                    break
-                name, how = pos.pop(0), "pos"
-            else:
-                name, how = ca.name, "kw"
-                if name in pos:
-                    pos.remove(name)
-            if name not in out:
+        """For each define parameter: how it was given (pos / kw / default) and its symbol here
+        (the expression written at the call, as the expander recorded it)."""
+        out = {}
+        for name in params:
+            how, expr = scope.arg_exprs.get(name, ("default", None))
+            value = scope.define_args[name]
+            if how == "default":
+                out[name] = ("default", Const(value))
                 continue
             used: list = []
             try:
-                sym = self.to_sym(ca.value, ctx, used)
+                sym = self.to_sym(expr, ctx, used)
             except SymbolicError:
                 sym = None
-            if sym is not None and self.check(sym, ctx, scope.define_args[name]):
+            if sym is not None and self.check(sym, ctx, value):
                 self._record(used, ("call", id(d), name))
                 out[name] = (how, sym)
             else:
                 self._record(used, "unsafe")
-                out[name] = (how, Const(scope.define_args[name]))
+                out[name] = (how, Const(value))
         return out
 
     def anon(self, ctx: _Ctx, scope: Scope) -> tuple[Call, Sym]:
@@ -1309,21 +1229,6 @@ def _subst(sym: Sym, mapping: dict) -> Sym:
     if isinstance(sym, Bin):
         return _bin(sym.op, _subst(sym.left, mapping), _subst(sym.right, mapping))
     return sym
-
-
-def _bind(call: A.Call, d: A.Define) -> dict:
-    pos = [p.name for p in d.params]
-    out = {}
-    for ca in call.args:
-        if ca.name is None:
-            if not pos:
-                break
-            out[pos.pop(0)] = ca.value
-        else:
-            out[ca.name] = ca.value
-            if ca.name in pos:
-                pos.remove(ca.name)
-    return out
 
 
 def _default_literal(e) -> str | None:
