@@ -219,15 +219,11 @@ class Expander:
                 args[a.name] = a.default
         if "padding" in args and "padding" not in raw and same_pad:
             args["padding"] = "same"
-        if spec.name == "conv" and args.get("ratio") is not None and args["ratio"] <= 0:
-            raise NetdslNameError("conv: `ratio` must be positive", span=span, found=str(args["ratio"]))
-        if spec.name == "conv" and args.get("out") is None and args.get("ratio") is None:
-            raise NetdslNameError(
-                "conv needs its output channels",
-                span=span,
-                expected="e.g. `conv 3x3 x64` or `3x3:64`",
-                found="no channels",
-            )
+        if spec.validate is not None:
+            try:
+                spec.validate(args)
+            except ops.ArgProblem as p:
+                raise NetdslNameError(p.message, span=span, expected=p.expected, found=p.found) from None
         return args, src
 
     def _convert(self, spec: ops.OpSpec, a: ops.ArgSpec, v, sp: Span):
@@ -379,11 +375,12 @@ class Expander:
              scope: Scope, same_pad: bool) -> int:
         """Create the node(s) of one written layer: the op, then its `bn` and `act` if asked."""
         args, src = self.op_args(spec, written, call_args, env, span, same_pad)
-        bn = args.pop("bn", False) if spec.name in ("conv", "dw", "linear") else False
-        act = args.pop("act", "none") if spec.name in ("conv", "dw", "linear") else "none"
+        bn = args.pop("bn", False) if spec.fuses else False
+        act = args.pop("act", "none") if spec.fuses else "none"
         y = self.add_node(spec.name, args, src, span, scope, [x])
         if bn:
-            y = self.add_node("bn", {"eps": 1e-5, "momentum": 0.1, "affine": True}, {}, span, scope, [y], role="bn")
+            bargs = {a.name: a.default for a in ops.REGISTRY["bn"].args}
+            y = self.add_node("bn", bargs, {}, span, scope, [y], role="bn")
         if act != "none":
             aspec = ops.REGISTRY[act]
             y = self.add_node(act, {a.name: a.default for a in aspec.args}, {}, span, scope, [y], role="act")
