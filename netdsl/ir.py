@@ -16,8 +16,6 @@
 
 from __future__ import annotations
 
-import builtins
-import keyword
 import sys
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -27,6 +25,7 @@ import networkx as nx
 
 from . import ast as A
 from .errors import NetdslNameError, Span
+from .names import RESERVED
 from .sources import SourceMap
 
 # Weight initialisation schemes `init NAME` may name (applied by the PyTorch back end).
@@ -152,14 +151,6 @@ class Env:
 
 
 # Names that cannot be attributes of a generated nn.Module.
-RESERVED = frozenset(
-    set(keyword.kwlist) | set(dir(builtins))
-    | {"forward", "training", "to", "cuda", "cpu", "eval", "train", "parameters", "buffers", "modules",
-       "children", "state_dict", "load_state_dict", "apply", "type", "float", "double", "half", "bfloat16",
-       "zero_grad", "register_buffer", "register_parameter", "add_module", "named_modules",
-       "named_parameters", "named_children", "named_buffers", "extra_repr", "requires_grad_", "share_memory",
-       "dump_patches", "call_super_init", "self", "torch", "nn", "x", "out", "identity", "F"}
-)
 
 
 def check_identifier(name: str, span: Span, what: str = "a layer") -> None:

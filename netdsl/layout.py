@@ -10,11 +10,10 @@ only when it projects) and records everything on the IR: `Scope.name`, `path`, `
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from . import ops
 from .errors import NetdslNameError, closest
-from .ir import RESERVED, Net, Scope
+from .ir import Net, Scope
+from .names import RESERVED, Names
 
 
 def _has_module(net: Net, nid: int) -> bool:
@@ -40,27 +39,6 @@ def _chain_like(net: Net, scope: Scope, members: list) -> bool:
                 return False
             cur = m
     return cur == scope.output
-
-
-class NameAllocator:
-    """Unique attribute names within one module: explicit names first, then stems + counters."""
-
-    def __init__(self, taken: Iterable[str] = ()):
-        self.taken = set(taken)
-        self.next: dict[str, int] = {}  # next counter to try per stem (names are only ever added)
-
-    def take(self, name: str) -> str:
-        self.taken.add(name)
-        return name
-
-    def fresh(self, stem: str, numbered: bool, total: int) -> str:
-        if not numbered and total == 1 and stem not in self.taken and stem not in RESERVED:
-            return self.take(stem)
-        k = self.next.get(stem, 1)
-        while f"{stem}{k}" in self.taken or f"{stem}{k}" in RESERVED:
-            k += 1
-        self.next[stem] = k + 1
-        return self.take(f"{stem}{k}")
 
 
 def flatten_members(net: Net, scope: Scope) -> list:
@@ -123,7 +101,7 @@ def _name_module(net: Net, m: Scope) -> None:
     for mem in members:
         if isinstance(mem, Scope) and mem.kind == "named":
             explicit[id(mem)] = mem.label
-    alloc = NameAllocator(explicit.values())
+    alloc = Names(RESERVED, explicit.values())
     # count stems so that lone layers keep a bare name (fc, maxpool)
     stems: dict[str, int] = {}
     shared: dict[tuple, str] = {}
@@ -158,15 +136,15 @@ def _name_module(net: Net, m: Scope) -> None:
             continue
         stem, numbered = stem_of(mem)
         if isinstance(mem, Scope) and mem.kind == "branch":
-            _set_name(net, m, mem, alloc.take(stem) if stem not in alloc.taken else alloc.fresh(stem, True, 2))
+            _set_name(net, m, mem, alloc.claim(stem) if stem not in alloc.taken else alloc.numbered(stem, True, 2))
             continue
         if not isinstance(mem, Scope) and ops.REGISTRY[net.node(mem)["op"]].shared:
             key = (net.node(mem)["op"], tuple(sorted(net.node(mem)["args"].items())))
             if key not in shared:
-                shared[key] = alloc.fresh(stem, numbered, stems[stem])
+                shared[key] = alloc.numbered(stem, numbered, stems[stem])
             _set_name(net, m, mem, shared[key])
             continue
-        _set_name(net, m, mem, alloc.fresh(stem, numbered, stems[stem]))
+        _set_name(net, m, mem, alloc.numbered(stem, numbered, stems[stem]))
 
 
 def _set_name(net: Net, parent: Scope, mem, name: str) -> None:

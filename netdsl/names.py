@@ -7,8 +7,20 @@ import itertools
 import keyword
 import re
 
+# Identifiers of generated code (locals, parameters, classes) never shadow these.
 RESERVED_PY = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {
     "self", "torch", "nn", "F", "Tensor", "namedtuple", "Any", "super", "__class__"}
+
+# Names that cannot be attributes of a generated nn.Module (stages, layers, defines): Python's words
+# and nn.Module's own attributes.
+RESERVED = frozenset(
+    set(keyword.kwlist) | set(dir(builtins))
+    | {"forward", "training", "to", "cuda", "cpu", "eval", "train", "parameters", "buffers", "modules",
+       "children", "state_dict", "load_state_dict", "apply", "type", "float", "double", "half", "bfloat16",
+       "zero_grad", "register_buffer", "register_parameter", "add_module", "named_modules",
+       "named_parameters", "named_children", "named_buffers", "extra_repr", "requires_grad_", "share_memory",
+       "dump_patches", "call_super_init", "self", "torch", "nn", "x", "out", "identity", "F"}
+)
 
 
 # CamelCase of well-known family names (cosmetic: resnet50 -> ResNet50).
@@ -42,6 +54,23 @@ class Names:
     def __init__(self, reserved=RESERVED_PY, taken=()):
         self.reserved = set(reserved)
         self.taken = set(taken)
+        self.next: dict[str, int] = {}  # next counter to try per stem (`numbered`)
+
+    def claim(self, name: str) -> str:
+        """Take a name as given (an explicit stage name)."""
+        self.taken.add(name)
+        return name
+
+    def numbered(self, stem: str, numbered: bool, total: int) -> str:
+        """Attribute names as torchvision's: the bare stem for a lone unnumbered layer (`fc`),
+        else stem + counter (`conv1`, `conv2`)."""
+        if not numbered and total == 1 and stem not in self.taken and stem not in self.reserved:
+            return self.claim(stem)
+        k = self.next.get(stem, 1)
+        while f"{stem}{k}" in self.taken or f"{stem}{k}" in self.reserved:
+            k += 1
+        self.next[stem] = k + 1
+        return self.claim(f"{stem}{k}")
 
     def ok(self, name: str) -> bool:
         return name.isidentifier() and name not in self.reserved and name not in self.taken
