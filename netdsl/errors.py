@@ -22,13 +22,51 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .sources import SourceMap
 
 MAX_SHOWN = 100  # longer source lines are shown as a window around the caret
 
+
+
+class SourceMap:
+    """The text of every file one program was read from, by display name (as spans name files)."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self, texts: dict[str, str] | None = None):
+        self._texts: dict[str, str] = dict(texts or {})
+
+    def add(self, name: str, text: str) -> None:
+        self._texts[name] = text
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._texts.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._texts
+
+    def __iter__(self):
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def __repr__(self) -> str:
+        return f"SourceMap({sorted(self._texts)})"
+
+    def line(self, name: str, line: int) -> str | None:
+        """Line `line` (from 1) of file `name`, without its end; None when unknown."""
+        text = self._texts.get(name)
+        if text is None:
+            return None
+        # the parser counts lines by "\n" only (a form feed or a lone "\r" does not start a line)
+        lines = text.removeprefix("\ufeff").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if 1 <= line <= len(lines):
+            return lines[line - 1].rstrip("\r")
+        if line == len(lines) + 1:
+            return ""
+        return None
 
 @dataclass(frozen=True, slots=True)
 class Span:

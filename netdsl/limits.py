@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from . import ast as A
 from .errors import NetdslError, NetdslLimitError
 from .ir import Env
-
-if TYPE_CHECKING:
-    from .expand import Expander
 
 
 @dataclass(slots=True)
@@ -47,7 +43,7 @@ class Sizer:
     Anything unusual (an error, a tensor argument) counts as 0: the expander reports it.
     """
 
-    def __init__(self, b: Expander):
+    def __init__(self, b):  # the expander: its bind_call, eval and limits
         self.b = b
         self.memo: dict[tuple, int] = {}
         self.depth = 0
@@ -103,7 +99,7 @@ class Sizer:
             return 0
 
 
-def refuse_oversized(b: Expander, stmts, env: Env) -> None:
+def refuse_oversized(b, stmts, env: Env) -> None:
     """Fail fast when the expansion is bound to exceed the layer limit."""
     total = 0
     sizer = Sizer(b)

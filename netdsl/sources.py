@@ -16,54 +16,12 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import NetdslError, NetdslLimitError, Span, UsageError
+from .errors import NetdslError, NetdslLimitError, SourceMap, Span, UsageError
 
 _PKG = Path(__file__).resolve().parent
 
 # The largest .net file read (raise it with the environment variable NETDSL_MAX_FILE_BYTES).
 MAX_FILE_BYTES = int(os.environ.get("NETDSL_MAX_FILE_BYTES", 4 * 1024 * 1024))
-
-
-class SourceMap:
-    """The text of every file one program was read from, by display name (as spans name files)."""
-
-    __slots__ = ("_texts",)
-
-    def __init__(self, texts: dict[str, str] | None = None):
-        self._texts: dict[str, str] = dict(texts or {})
-
-    def add(self, name: str, text: str) -> None:
-        self._texts[name] = text
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return self._texts.get(name, default)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._texts
-
-    def __iter__(self):
-        return iter(self._texts)
-
-    def __len__(self) -> int:
-        return len(self._texts)
-
-    def __repr__(self) -> str:
-        return f"SourceMap({sorted(self._texts)})"
-
-    def line(self, name: str, line: int) -> str | None:
-        """Line `line` (from 1) of file `name`, without its end; None when unknown."""
-        text = self._texts.get(name)
-        if text is None:
-            return None
-        # the parser counts lines by "\n" only (a form feed or a lone "\r" does not start a line)
-        lines = text.removeprefix("\ufeff").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        if 1 <= line <= len(lines):
-            return lines[line - 1].rstrip("\r")
-        if line == len(lines) + 1:
-            return ""
-        return None
 
 
 def _data_dir(name: str) -> Path:
