@@ -52,30 +52,36 @@ def flatten_members(net: Net, scope: Scope) -> list:
     return out
 
 
-def _decide(net: Net, scope: Scope) -> None:
-    """Decide, top-down, which scopes become modules, and collapse single-member names."""
-    child_scopes = [c for c in scope.children if isinstance(c, Scope)]
-    # a define whose only sub-scope is one block: that block's layers live in the define's class
-    sole_scope = child_scopes[0] if len(child_scopes) == 1 else None
+def _decide(net: Net, scope: Scope, owner: Scope | None = None, define: bool = False) -> None:
+    """Decide, top-down, which scopes become modules. `owner` is the module whose namespace the
+    scope's members join when they are no modules of their own; `define`: the scope lies inside a
+    define's class. Inside a define, anonymous blocks
+    and branches or named stages that are no plain chain are not modules: their layers and sub-blocks are
+    attributes of the define's class and its forward wires them (as hand-written NASNet cells
+    hold `comb_iter_0_left`), while a chain-like branch stays an nn.Sequential (GoogLeNet's
+    `branch2`)."""
+    owner = scope if owner is None or scope.module else owner
+    define = define or scope.kind == "define"
     for ch in scope.children:
         if not isinstance(ch, Scope):
             continue
         if ch.inline:  # inside a join block (FractalNet): its layers belong to the enclosing module
             ch.module = False
-            _decide(net, ch)
+            _decide(net, ch, owner, define)
             continue
-        if ch.kind == "define":
+        if ch.kind == "block":
+            ch.module = not define
+        else:  # define, named, branch
             ch.module = True
-        elif ch.kind == "block":
-            ch.module = not (scope.kind == "define" and sole_scope is ch)
-        elif ch.kind in ("named", "branch"):
-            ch.module = True
-        _decide(net, ch)
+        _decide(net, ch, owner, define and ch.kind != "define")
         if ch.kind in ("named", "branch"):
             members = flatten_members(net, ch)
             if not members:
                 ch.module = False
             ch.sequential = ch.module and _chain_like(net, ch, members)
+            if ch.module and not ch.sequential and define:
+                ch.module = False
+                _decide(net, ch, owner, define)
 
 
 def _collapse(net: Net, scope: Scope):

@@ -51,92 +51,37 @@ class Sep(nn.Module):
         return self.bn2(x)
 
 
-class AddBlock(nn.Module):
-    """The add block of nasnet_a_mobile.net:31."""
-
-    def __init__(self, in_channels: int, x1_channels: int, c: int) -> None:
-        super().__init__()
-        self.branch1 = Sep(in_channels, c, 5, 2)
-        self.branch2 = Sep(x1_channels, c, 7, 2)
-
-    def forward(self, x: Tensor, x1: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x1)
-        return branch1 + branch2
-
-
-class AddBlock2(nn.Module):
-    """The add block of nasnet_a_mobile.net:32."""
-
-    def __init__(self, x1_channels: int, c: int) -> None:
-        super().__init__()
-        self.branch1 = nn.MaxPool2d(3, stride=2, padding=1)
-        self.branch2 = Sep(x1_channels, c, 7, 2)
-
-    def forward(self, x: Tensor, x1: Tensor) -> Tensor:
-        x = self.branch1(x)
-        branch2 = self.branch2(x1)
-        return x + branch2
-
-
-class AddBlock3(nn.Module):
-    """The add block of nasnet_a_mobile.net:33."""
-
-    def __init__(self, x1_channels: int, c: int) -> None:
-        super().__init__()
-        self.branch1 = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
-        self.branch2 = Sep(x1_channels, c, 5, 2)
-
-    def forward(self, x: Tensor, x1: Tensor) -> Tensor:
-        x = self.branch1(x)
-        branch2 = self.branch2(x1)
-        return x + branch2
-
-
-class AddBlock4(nn.Module):
-    """The add block of nasnet_a_mobile.net:34."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.branch1 = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-
-    def forward(self, x: Tensor, x1: Tensor) -> Tensor:
-        x = self.branch1(x)
-        return x + x1
-
-
-class AddBlock5(nn.Module):
-    """The add block of nasnet_a_mobile.net:35."""
-
-    def __init__(self, in_channels: int, c: int) -> None:
-        super().__init__()
-        self.branch1 = Sep(in_channels, c, 3)
-        self.branch2 = nn.MaxPool2d(3, stride=2, padding=1)
-
-    def forward(self, x: Tensor, x1: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        x1 = self.branch2(x1)
-        return branch1 + x1
-
-
 class Reduction(nn.Module):
     """The `reduction` block of nasnet_a_mobile.net:30."""
 
     def __init__(self, h_channels: int, p_channels: int, c: int) -> None:
         super().__init__()
-        self.b0 = AddBlock(h_channels, p_channels, c)
-        self.b1 = AddBlock2(p_channels, c)
-        self.b2 = AddBlock3(p_channels, c)
-        self.b3 = AddBlock4()
-        self.b4 = AddBlock5(c, c)
+        self.branch1 = Sep(h_channels, c, 5, 2)
+        self.sep1 = Sep(p_channels, c, 7, 2)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, padding=1)
+        self.sep2 = Sep(p_channels, c, 7, 2)
+        self.avgpool1 = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.sep3 = Sep(p_channels, c, 5, 2)
+        self.avgpool2 = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.sep4 = Sep(c, c, 3)
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, padding=1)
 
     def forward(self, h: Tensor, p: Tensor) -> Tensor:
-        b0 = self.b0(h, p)
-        b1 = self.b1(h, p)
-        b2 = self.b2(h, p)
-        b3 = self.b3(b0, b1)
-        b4 = self.b4(b0, h)
-        return torch.cat([b1, b2, b3, b4], 1)
+        branch1 = self.branch1(h)
+        sep1 = self.sep1(p)
+        branch1 = branch1 + sep1
+        out = self.maxpool1(h)
+        sep2 = self.sep2(p)
+        out = out + sep2
+        out1 = self.avgpool1(h)
+        sep3 = self.sep3(p)
+        out1 = out1 + sep3
+        out2 = self.avgpool2(branch1)
+        out2 = out2 + out
+        sep4 = self.sep4(branch1)
+        out3 = self.maxpool2(h)
+        sep4 = sep4 + out3
+        return torch.cat([out, out1, out2, sep4], 1)
 
 
 class StemCell0(nn.Module):
@@ -152,20 +97,6 @@ class StemCell0(nn.Module):
         return self.reduction(h, x)
 
 
-class Branch(nn.Module):
-    """The branch of nasnet_a_mobile.net:19."""
-
-    def __init__(self, in_channels: int, c: int) -> None:
-        super().__init__()
-        self.pad = nn.ZeroPad2d((0, 1, 0, 1))
-        self.conv1 = nn.Conv2d(in_channels, c // 2, kernel_size=1, stride=2, bias=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.pad(x)
-        x = x[:, :, 1:, 1:]
-        return self.conv1(x)
-
-
 class Factorized(nn.Module):
     """The `factorized` block of nasnet_a_mobile.net:19."""
 
@@ -173,15 +104,51 @@ class Factorized(nn.Module):
         super().__init__()
         self.relu = nn.ReLU()
         self.branch1 = nn.Conv2d(in_channels, c // 2, kernel_size=1, stride=2, bias=False)
-        self.branch2 = Branch(in_channels, c)
+        self.pad = nn.ZeroPad2d((0, 1, 0, 1))
+        self.conv1 = nn.Conv2d(in_channels, c // 2, kernel_size=1, stride=2, bias=False)
         self.bn1 = nn.BatchNorm2d(2 * (c // 2), eps=0.001)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.relu(x)
         out = self.branch1(x)
-        branch2 = self.branch2(x)
-        out = torch.cat([out, branch2], 1)
+        out1 = self.pad(x)
+        out1 = out1[:, :, 1:, 1:]
+        out1 = self.conv1(out1)
+        out = torch.cat([out, out1], 1)
         return self.bn1(out)
+
+
+class Reduction2(nn.Module):
+    """The `reduction` block of nasnet_a_mobile.net:30."""
+
+    def __init__(self, h_channels: int, p_channels: int, c: int) -> None:
+        super().__init__()
+        self.sep1 = Sep(h_channels, c, 5, 2)
+        self.branch2 = Sep(p_channels, c, 7, 2)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, padding=1)
+        self.sep2 = Sep(p_channels, c, 7, 2)
+        self.avgpool1 = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.sep3 = Sep(p_channels, c, 5, 2)
+        self.avgpool2 = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.sep4 = Sep(c, c, 3)
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, padding=1)
+
+    def forward(self, h: Tensor, p: Tensor) -> Tensor:
+        sep1 = self.sep1(h)
+        branch2 = self.branch2(p)
+        sep1 = sep1 + branch2
+        out = self.maxpool1(h)
+        sep2 = self.sep2(p)
+        out = out + sep2
+        out1 = self.avgpool1(h)
+        sep3 = self.sep3(p)
+        out1 = out1 + sep3
+        out2 = self.avgpool2(sep1)
+        out2 = out2 + out
+        sep4 = self.sep4(sep1)
+        out3 = self.maxpool2(h)
+        sep4 = sep4 + out3
+        return torch.cat([out, out1, out2, sep4], 1)
 
 
 class StemCell1(nn.Module):
@@ -190,67 +157,13 @@ class StemCell1(nn.Module):
     def __init__(self, cur_channels: int, prev_channels: int, c: int) -> None:
         super().__init__()
         self.h = Adapter(cur_channels, c)
-        self.p = Factorized(prev_channels, c)
-        self.reduction = Reduction(c, 2 * (c // 2), c)
+        self.factorized = Factorized(prev_channels, c)
+        self.reduction = Reduction2(c, 2 * (c // 2), c)
 
     def forward(self, cur: Tensor, prev: Tensor) -> Tensor:
         h = self.h(cur)
-        p = self.p(prev)
-        return self.reduction(h, p)
-
-
-class AddBlock6(nn.Module):
-    """The add block of nasnet_a_mobile.net:23."""
-
-    def __init__(self, in_channels: int, x1_channels: int, c: int) -> None:
-        super().__init__()
-        self.branch1 = Sep(in_channels, c, 5)
-        self.branch2 = Sep(x1_channels, c, 3)
-
-    def forward(self, x: Tensor, x1: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x1)
-        return branch1 + branch2
-
-
-class AddBlock7(nn.Module):
-    """The add block of nasnet_a_mobile.net:24."""
-
-    def __init__(self, in_channels: int, c: int) -> None:
-        super().__init__()
-        self.branch1 = Sep(in_channels, c, 5)
-        self.branch2 = Sep(in_channels, c, 3)
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-        return branch1 + branch2
-
-
-class AddBlock8(nn.Module):
-    """The add block of nasnet_a_mobile.net:26."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.branch1 = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.branch2 = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.branch1(x)
-        out1 = self.branch2(x)
-        return out + out1
-
-
-class AddBlock9(nn.Module):
-    """The add block of nasnet_a_mobile.net:27."""
-
-    def __init__(self, in_channels: int, c: int) -> None:
-        super().__init__()
-        self.branch1 = Sep(in_channels, c, 3)
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        return branch1 + x
+        factorized = self.factorized(prev)
+        return self.reduction(h, factorized)
 
 
 class Normal(nn.Module):
@@ -258,19 +171,30 @@ class Normal(nn.Module):
 
     def __init__(self, h_channels: int, p_channels: int, c: int) -> None:
         super().__init__()
-        self.branch2 = AddBlock6(h_channels, p_channels, c)
-        self.branch3 = AddBlock7(p_channels, c)
-        self.branch4 = AddBlock4()
-        self.branch5 = AddBlock8()
-        self.branch6 = AddBlock9(h_channels, c)
+        self.sep1 = Sep(h_channels, c, 5)
+        self.branch2 = Sep(p_channels, c, 3)
+        self.branch1 = Sep(p_channels, c, 5)
+        self.branch21 = Sep(p_channels, c, 3)
+        self.avgpool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.branch11 = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.branch22 = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.sep2 = Sep(h_channels, c, 3)
 
     def forward(self, h: Tensor, p: Tensor) -> Tensor:
-        branch2 = self.branch2(h, p)
-        branch3 = self.branch3(p)
-        branch4 = self.branch4(h, p)
-        branch5 = self.branch5(p)
-        branch6 = self.branch6(h)
-        return torch.cat([p, branch2, branch3, branch4, branch5, branch6], 1)
+        sep1 = self.sep1(h)
+        branch2 = self.branch2(p)
+        sep1 = sep1 + branch2
+        branch1 = self.branch1(p)
+        branch21 = self.branch21(p)
+        branch1 = branch1 + branch21
+        out = self.avgpool(h)
+        out = out + p
+        out1 = self.branch11(p)
+        out2 = self.branch22(p)
+        out1 = out1 + out2
+        sep2 = self.sep2(h)
+        sep2 = sep2 + h
+        return torch.cat([p, sep1, branch1, out, out1, sep2], 1)
 
 
 class FirstCell(nn.Module):
@@ -279,13 +203,13 @@ class FirstCell(nn.Module):
     def __init__(self, cur_channels: int, prev_channels: int, c: int) -> None:
         super().__init__()
         self.h = Adapter(cur_channels, c)
-        self.p = Factorized(prev_channels, c)
+        self.factorized = Factorized(prev_channels, c)
         self.normal = Normal(c, 2 * (c // 2), c)
 
     def forward(self, cur: Tensor, prev: Tensor) -> Tensor:
         h = self.h(cur)
-        p = self.p(prev)
-        return self.normal(h, p)
+        factorized = self.factorized(prev)
+        return self.normal(h, factorized)
 
 
 class NormalCell(nn.Module):
@@ -294,13 +218,13 @@ class NormalCell(nn.Module):
     def __init__(self, cur_channels: int, prev_channels: int, c: int) -> None:
         super().__init__()
         self.h = Adapter(cur_channels, c)
-        self.p = Adapter(prev_channels, c)
+        self.adapter = Adapter(prev_channels, c)
         self.normal = Normal(c, c, c)
 
     def forward(self, cur: Tensor, prev: Tensor) -> Tensor:
         h = self.h(cur)
-        p = self.p(prev)
-        return self.normal(h, p)
+        adapter = self.adapter(prev)
+        return self.normal(h, adapter)
 
 
 class ReductionCell(nn.Module):
@@ -309,13 +233,13 @@ class ReductionCell(nn.Module):
     def __init__(self, cur_channels: int, prev_channels: int, c: int) -> None:
         super().__init__()
         self.h = Adapter(cur_channels, c)
-        self.p = Adapter(prev_channels, c)
-        self.reduction = Reduction(c, c, c)
+        self.adapter = Adapter(prev_channels, c)
+        self.reduction = Reduction2(c, c, c)
 
     def forward(self, cur: Tensor, prev: Tensor) -> Tensor:
         h = self.h(cur)
-        p = self.p(prev)
-        return self.reduction(h, p)
+        adapter = self.adapter(prev)
+        return self.reduction(h, adapter)
 
 
 class NASNetAMobile(nn.Module):
