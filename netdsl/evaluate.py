@@ -75,6 +75,15 @@ class ConcreteArith:
         # every comparison is made, so that values of different kinds are an error for `==` too
         return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
+    def logic(self, op: str, left, right: Callable[[], Value] | None, e) -> bool:
+        """`not left`, `left and right()`, `left or right()`: `right` is evaluated only when needed."""
+        left = truth(left, e.left)
+        if op == "not":
+            return not left
+        if op == "and":
+            return left and truth(right(), e.right)
+        return left or truth(right(), e.right)
+
 
 CONCRETE = ConcreteArith()
 
@@ -115,12 +124,9 @@ def evaluate(e, lookup: Lookup, arith=CONCRETE) -> Value:
         except TypeError:
             raise NetdslNameError(f"cannot compare {fmt_value(a)} with {fmt_value(b)}", span=e.span) from None
     if isinstance(e, A.BoolOp):
-        if e.op == "not":
-            return not truth(evaluate(e.left, lookup, arith), e.left)
-        left = truth(evaluate(e.left, lookup, arith), e.left)
-        if e.op == "and":
-            return left and truth(evaluate(e.right, lookup, arith), e.right)
-        return left or truth(evaluate(e.right, lookup, arith), e.right)
+        left = evaluate(e.left, lookup, arith)
+        right = None if e.op == "not" else (lambda: evaluate(e.right, lookup, arith))
+        return arith.logic(e.op, left, right, e)
     raise NetdslNameError("not a value here", span=getattr(e, "span", None))
 
 

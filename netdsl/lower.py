@@ -40,7 +40,8 @@ from .codemodel import (
     flat,
     stmt_key,
 )
-from .errors import Span
+from .errors import NetdslError, Span
+from .evaluate import CONCRETE, evaluate
 from .ir import Net, Scope
 from .names import RESERVED_PY, Names, camel, file_text, safe_text
 from .symbolic import (
@@ -276,41 +277,25 @@ class Lowerer:
 
     # ---- expressions
     def to_sym(self, e, ctx: _Ctx, names: list) -> Sym:
-        if isinstance(e, A.Num):
-            return Const(e.value)
-        if isinstance(e, A.Str):
-            return Const(e.value)
-        if isinstance(e, A.Name):
-            if e.id in ctx.expr:
-                s = ctx.expr[e.id]
+        """An expression as a symbol over the class's parameters (`evaluate` with the symbolic
+        arithmetic); the names of variables it reads are appended to `names`."""
+
+        def lookup(n: A.Name):
+            if n.id in ctx.expr:
+                s = ctx.expr[n.id]
                 if isinstance(s, Var):
-                    names.append(e)
+                    names.append(n)
                 return s
-            if e.id in ("true", "false"):
-                return Const(e.id == "true")
-            if e.id in self.net.params:
-                return Const(self.net.params[e.id])
-            raise SymbolicError(f"unknown name {e.id}")
-        if isinstance(e, A.Neg):
-            return -self.to_sym(e.operand, ctx, names)
-        if isinstance(e, A.BinOp):
-            left = self.to_sym(e.left, ctx, names)
-            right = self.to_sym(e.right, ctx, names)
-            op = e.op
-            if op == "/":  # the language's `/` is exact division of whole numbers, else a fraction
-                lv, rv = left.eval(ctx.val), right.eval(ctx.val)
-                exact = (isinstance(lv, int) and isinstance(rv, int) and not isinstance(lv, bool)
-                         and not isinstance(rv, bool) and rv != 0 and lv % rv == 0)
-                op = "//" if exact else "/"
-            return _bin(op, left, right)
-        if isinstance(e, A.Compare):
-            return compare(e.op, self.to_sym(e.left, ctx, names), self.to_sym(e.right, ctx, names))
-        if isinstance(e, A.BoolOp):
-            left = self.to_sym(e.left, ctx, names)
-            if e.op == "not":
-                return negate(left)
-            return compare(e.op, left, self.to_sym(e.right, ctx, names))
-        raise SymbolicError("not an expression")
+            if n.id in ("true", "false"):
+                return Const(n.id == "true")
+            if n.id in self.net.params:
+                return Const(self.net.params[n.id])
+            raise SymbolicError(f"unknown name {n.id}")
+
+        try:
+            return as_sym(evaluate(e, lookup, SymbolicArith(ctx.val)))
+        except NetdslError as err:
+            raise SymbolicError(err.message) from None
 
     def check(self, sym: Sym, ctx: _Ctx, concrete, lenient: bool = False) -> bool:
         try:
@@ -1193,6 +1178,56 @@ def _flag_name(cond: Sym) -> str:
     name = "_".join(words)
     return name if name.isidentifier() and len(name) <= 32 and not re.search(r"[()+*/%-]", literal(cond)) \
         else "first_case"
+
+
+class SymbolicArith:
+    """`evaluate`'s arithmetic over symbols: the language's rules (exact division, errors) decided
+    with the values the variables have in the instance being lowered (`val`)."""
+
+    def __init__(self, val: dict):
+        self.val = val
+
+    def _value(self, v):
+        return v.eval(self.val) if isinstance(v, Sym) else v
+
+    def add(self, a, b):
+        return _bin("+", a, b)
+
+    def sub(self, a, b):
+        return _bin("-", a, b)
+
+    def mul(self, a, b):
+        return _bin("*", a, b)
+
+    def truediv(self, a, b):
+        return _bin("/", a, b)
+
+    def floordiv(self, a, b):
+        return _bin("//", a, b)
+
+    def mod(self, a, b):
+        return _bin("%", a, b)
+
+    def neg(self, a):
+        return -as_sym(a)
+
+    def exact_div(self, a, b) -> bool:
+        return CONCRETE.exact_div(self._value(a), self._value(b))
+
+    def is_number(self, v) -> bool:
+        return CONCRETE.is_number(self._value(v))
+
+    def is_zero(self, v) -> bool:
+        return self._value(v) == 0
+
+    def too_large(self, v) -> bool:
+        return CONCRETE.too_large(self._value(v))
+
+    def compare(self, op: str, a, b):
+        return compare(op, a, b)
+
+    def logic(self, op: str, left, right, e):
+        return negate(left) if op == "not" else compare(op, left, right())
 
 
 def _rename(c, names: dict[str, str]):
