@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ast as A
-from . import ops, weights
+from . import exposure, ops, weights
 from .codemodel import (
     Assign,
     Call,
@@ -77,50 +77,6 @@ def helpers_used(texts) -> list[str]:
                 found.add(need)
                 todo.append(need)
     return [h for h in ops.HELPERS if h in found]
-
-
-# ------------------------------------------------------------------------ the AST, for call arguments
-
-
-def _walk(obj, define=None):
-    """Every AST node, with the define it is written in."""
-    if isinstance(obj, A.Define):
-        define = obj
-    yield obj, define
-    fields_ = getattr(obj, "_fields", None)  # AST nodes are NamedTuples
-    if fields_ is None:
-        if isinstance(obj, (tuple, list)):  # a tuple of nodes
-            for x in obj:
-                yield from _walk(x, define)
-        return
-    for f in fields_:
-        if f == "span" or f.endswith("_span"):
-            continue
-        v = getattr(obj, f)
-        if isinstance(v, (tuple, list)):
-            yield from _walk(v, define)
-
-
-class _Sources:
-    """What the lowering needs of the network's source files, from their ASTs (`net.programs`, as
-    parsed by the front end): the defines, every name written with the define it is written in
-    (for the parameter-exposure analysis), and the parameters of a base network."""
-
-    def __init__(self, net: Net):
-        self.defines: list[A.Define] = []
-        self.names: list[tuple[A.Name, A.Define | None]] = []
-        self.has_extends = False
-        self.base_params: set[str] = set()
-        for prog in net.programs:
-            for node, define in _walk(prog.stmts):
-                if isinstance(node, A.Define):
-                    self.defines.append(node)
-                elif isinstance(node, A.Name):
-                    self.names.append((node, define))
-                elif isinstance(node, A.Extends):
-                    self.has_extends = True
-                elif isinstance(node, A.Network) and prog.file != net.file:
-                    self.base_params.update(p.name for p in node.params)
 
 
 # ------------------------------------------------------------------------ lowering
@@ -203,7 +159,7 @@ class Lowerer:
         self.report = report
         self.net: Net = report.net
         self.g = self.net.graph
-        self.src = _Sources(self.net)
+        self.src = exposure.Sources(self.net)
         self.file = file_text(self.net.file)
         # classes are named at the end (`_name_classes`): until then a call names its class by a
         # placeholder, one per distinct class text (a "variant"), in order of first use
@@ -1116,53 +1072,6 @@ class Lowerer:
         cand = names.take(stem)
         return cand
 
-    # ---- which network parameters may be constructor arguments
-    def unsafe_params(self) -> set[str]:
-        memo: dict[tuple, bool] = {}
-
-        def status_ok(st, stack) -> bool:
-            if st == "safe":
-                return True
-            if isinstance(st, tuple) and st[0] == "call":
-                return param_ok(st[1], st[2], stack)
-            return False
-
-        def span_ok(span, stack) -> bool:
-            sts = self.records.get(span)
-            return bool(sts) and all(status_ok(s, stack) for s in sts)
-
-        defines = {id(d): d for d in self.src.defines}
-
-        def param_ok(did, pname, stack) -> bool:
-            key = (did, pname)
-            if key in memo:
-                return memo[key]
-            if key in stack:
-                return False
-            d = defines.get(did)
-            if d is None:
-                return False
-            ok = True
-            for n, dd in self.src.names:
-                if dd is d and n.id == pname and not span_ok(n.span, stack | {key}):
-                    ok = False
-                    break
-            memo[key] = ok
-            return ok
-
-        bad = set()
-        for p in self.expose:
-            for n, d in self.src.names:
-                if n.id != p:
-                    continue
-                if d is not None and any(q.name == p for q in d.params):
-                    continue  # a define parameter of the same name
-                if not span_ok(n.span, frozenset()):
-                    bad.add(p)
-                    break
-        return bad
-
-
 # ------------------------------------------------------------------------ small helpers
 
 
@@ -1419,7 +1328,7 @@ def lower(report) -> CodeModel:
         try:
             lw = Lowerer(report, no_merge=no_merge)
             model = lw.run()
-            bad = lw.unsafe_params() | lw.baked
+            bad = exposure.unsafe_params(lw.src, lw.records, lw.expose) | lw.baked
             if bad:
                 lw = Lowerer(report, expose=lw.expose - bad, no_merge=no_merge)
                 model = lw.run()
