@@ -113,11 +113,12 @@ def init_weights(model: nn.Module, generator: torch.Generator) -> None:
 
 
 @torch.no_grad()
-def randomize_batchnorm(model: nn.Module, generator: torch.Generator) -> int:
+def randomize_batchnorm(model: nn.Module, generator: torch.Generator, only_batchnorm: bool = True) -> int:
     """Non-trivial batch-norm state, so that eps / momentum / affine mistakes show: random affine
     weight (around 1) and bias, random running mean, positive random running variance, and a
-    num_batches_tracked that is not 0. Every buffer of the model must be a batch norm's (they are
-    all set here: the model may come from `to_empty`). Returns the number of batch-norm modules."""
+    num_batches_tracked that is not 0. With `only_batchnorm`, every buffer of the model must be a
+    batch norm's (they are all set here: the model may come from `to_empty`). Returns the number of
+    batch-norm modules."""
     n = 0
     done: set[int] = set()
     for m in model.modules():
@@ -133,7 +134,7 @@ def randomize_batchnorm(model: nn.Module, generator: torch.Generator) -> int:
             m.num_batches_tracked.fill_(int(torch.randint(1, 100, (), generator=generator)))
         done |= {id(b) for b in m.buffers(recurse=False)}
     others = [k for k, b in model.named_buffers() if id(b) not in done]
-    if others:
+    if others and only_batchnorm:
         raise PortError(f"buffers that are not batch-norm state: {others[:5]}")
     return n
 
