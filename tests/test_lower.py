@@ -63,9 +63,12 @@ def expected_totals(r) -> tuple[int, int]:
 
 
 def randomize_state(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
-    """Batch-norm statistics and affine parameters that are not the identity, so that an eps, a
-    statistic or an affine flag lowered wrongly changes the output."""
-    port.randomize_batchnorm(model, torch.Generator().manual_seed(seed), only_batchnorm=False)
+    """Weights with He's scale (activations keep their size, so that e.g. relu6's clipping at 6 is
+    reached) and batch-norm statistics and affine parameters that are not the identity, so that an
+    eps, a statistic or an affine flag lowered wrongly changes the output."""
+    g = torch.Generator().manual_seed(seed)
+    port.init_weights(model, g)
+    port.randomize_batchnorm(model, g, only_batchnorm=False)
     return model
 
 
