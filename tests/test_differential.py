@@ -30,6 +30,7 @@ explicitly, in the main comparison so that everything else is still compared.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -338,6 +339,18 @@ def test_known_disagreement_is_all(name, index, monkeypatch):
 # ------------------------------------------------------------------------ FractalNet's global drop-path
 
 
+def _fix_column(ours, joins, column, monkeypatch):
+    """Make the generated network's draw of a single column (its module's `sample_columns`) pick
+    `column` in every forward."""
+    module = sys.modules[type(ours).__module__]
+
+    def sample_columns(model, columns, p, device):
+        for m in joins:
+            m.draw = (torch.tensor(True), torch.tensor(column))
+
+    monkeypatch.setattr(module, "sample_columns", sample_columns)
+
+
 @pytest.mark.parametrize("column", [0, 1, 2])
 def test_fractalnet_global_droppath_runs_one_column(column, monkeypatch):
     """A training forward in which global drop-path keeps a single column: the reference runs only
@@ -348,16 +361,13 @@ def test_fractalnet_global_droppath_runs_one_column(column, monkeypatch):
     ref.global_ratio = 1.0
     monkeypatch.setattr(more.random, "randrange", lambda n: column)
     joins = [m for m in ours.modules() if type(m).__name__ == "Join"]
-    join = type(joins[0])
-    monkeypatch.setattr(join, "draw", None)
-    monkeypatch.setattr(join, "sample", staticmethod(
-        lambda columns, p, device: setattr(join, "draw", (torch.tensor(True), torch.tensor(column)))))
+    _fix_column(ours, joins, column, monkeypatch)
     for m in joins:
         m.global_droppath = 0.5  # on; which column is drawn is fixed above (local drop-path stays 0)
     x = _input(CASES["fractalnet"].shape)
     want = ref.train()(x)
     got = ours.train()(x)
-    assert join.draw is not None and bool(join.draw[0])
+    assert all(j.draw is not None and bool(j.draw[0]) for j in joins)
     port.assert_same(got, want, f"column {column} output", RTOL, ATOL)
     w = torch.randn(want.shape, generator=torch.Generator().manual_seed(2), dtype=DTYPE)
     (want * w).sum().backward()
@@ -389,10 +399,7 @@ def test_fractalnet_global_droppath_leaves_other_columns_alone(monkeypatch):
     ref.global_ratio = 1.0
     monkeypatch.setattr(more.random, "randrange", lambda n: 0)
     joins = [m for m in ours.modules() if type(m).__name__ == "Join"]
-    join = type(joins[0])
-    monkeypatch.setattr(join, "draw", None)
-    monkeypatch.setattr(join, "sample", staticmethod(
-        lambda columns, p, device: setattr(join, "draw", (torch.tensor(True), torch.tensor(0)))))
+    _fix_column(ours, joins, 0, monkeypatch)
     for m in joins:
         m.global_droppath = 0.5
     x = _input(CASES["fractalnet"].shape)
