@@ -9,6 +9,7 @@ forward hooks in a real forward, a forward that computes the IR's graph, and the
 from __future__ import annotations
 
 import functools
+import sys
 
 import pytest
 import torch
@@ -67,9 +68,12 @@ def interpret(model: torch.nn.Module, net, x: torch.Tensor) -> dict[int, torch.T
             vals[nid] = model.get_submodule(path)(*(t.clone() for t in ins))
         else:
             names = [f"t{i}" for i in range(len(ins))]
-            expr = low.inline.format(*names, all=", ".join(names), sum=" + ".join(names),
-                                     prod=" * ".join(names), n=len(names), a=node["args"])
-            vals[nid] = eval(expr, {"torch": torch}, dict(zip(names, ins, strict=True)))  # noqa: S307
+            inline = low.inline(node["args"]) if callable(low.inline) else low.inline  # e.g. mean with droppath
+            expr = inline.format(*names, all=", ".join(names), sum=" + ".join(names),
+                                 prod=" * ".join(names), n=len(names), a=node["args"])
+            # the generated module's helpers (drop_path_mean) and `self` for `self.training`
+            scope = {**vars(sys.modules[type(model).__module__]), "torch": torch, "self": model}
+            vals[nid] = eval(expr, scope, dict(zip(names, ins, strict=True)))  # noqa: S307
     return vals
 
 
