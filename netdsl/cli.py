@@ -7,9 +7,14 @@ for bad input (only with --debug). `check` and `compile` never import torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import os
+import signal
+import stat
 import sys
+import threading
 
 from . import __version__
 from .errors import NetdslError, UsageError, render
@@ -99,86 +104,339 @@ def _limits(args):
     return lim
 
 
+MAX_BATCH = 1_000_000  # --batch beyond this is surely a typo (the figures are exact integers either way)
+
+
+def _shown(path: str, keep: int = 80) -> str:
+    """A path as named in a one-line message: a very long one is cut, with its length."""
+    path = os.fsdecode(path)
+    return path if len(path) <= keep else f"{path[:keep]}... ({len(path)} characters)"
+
+
 def _front(args):
     from .pipeline import front_end_file
 
-    return front_end_file(args.network, dict(args.defines), args.input, _limits(args))
+    try:
+        return front_end_file(args.network, dict(args.defines), args.input, _limits(args))
+    except OSError as e:  # e.g. ENAMETOOLONG from resolving a name (sources.resolve lets it through)
+        raise UsageError(f"cannot read {_shown(e.filename or args.network)}: {e.strerror or e}") from None
 
 
 def cmd_check(args) -> int:
     from . import report as R
 
+    if not 1 <= args.batch <= MAX_BATCH:
+        raise UsageError(f"--batch must be between 1 and {MAX_BATCH:,}, found {_shown(str(args.batch), 30)}")
     rep = _front(args)
-    if args.batch < 1:
-        raise UsageError("--batch must be at least 1")
     if args.json:
         doc = R.to_json(rep, args.batch, args.dtype, args.optimizer)
         # indented for people at a terminal; compact (and C-encoded, 10x faster) for programs
-        print(json.dumps(doc, indent=1) if sys.stdout.isatty() else json.dumps(doc))
+        _out((json.dumps(doc, indent=1) if _isatty(sys.stdout) else json.dumps(doc)) + "\n")
     else:
-        print(R.table(rep, None if args.depth == 0 else args.depth, args.batch, args.dtype, args.optimizer))
+        _out(R.table(rep, None if args.depth == 0 else args.depth, args.batch, args.dtype, args.optimizer) + "\n")
     return 0
 
 
 def cmd_compile(args) -> int:
     from . import codegen
 
+    target = None if args.output == "-" else output_target(args.output, args.network)  # before the work
     rep = _front(args)
     text = codegen.generate(rep)
-    if args.output == "-":
-        sys.stdout.write(text)
+    if target is None:
+        _out(text)
         return 0
-    write_atomic(args.output, text)
-    print(f"wrote {args.output} ({text.count(chr(10))} lines)", file=sys.stderr)
+    write_atomic(target, text, shown=args.output)
+    _err(f"wrote {args.output} ({text.count(chr(10))} lines)")
     return 0
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write next to the target and rename into place: the old file survives any failure."""
-    import tempfile
+# ------------------------------------------------------------------ standard output and error
 
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"cannot write {path}: the folder {os.path.dirname(path) or '.'} does not exist")
-    if os.path.isdir(path):
-        raise UsageError(f"cannot write {path}: it is a folder")
-    fd, tmp = tempfile.mkstemp(prefix=".netdsl-", suffix=".py.tmp", dir=folder)
+
+class _StdoutError(UsageError):
+    """Standard output is closed or cannot take the text (a full disk, /dev/full)."""
+
+
+def _isatty(stream) -> bool:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _out(text: str) -> None:
+    if sys.stdout is None:  # started with stdout closed (`netdsl check x >&-`)
+        raise _StdoutError("cannot write to standard output: it is closed")
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError:
         raise
+    except (OSError, ValueError) as e:  # ValueError: the stream was closed
+        raise _StdoutError(f"cannot write to standard output: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _flush_stdout() -> None:
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as e:
+        raise _StdoutError(f"cannot write to standard output: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _stdout_to_devnull() -> None:
+    """After a failed write, point stdout at /dev/null: the interpreter's last flush of what is
+    still buffered then succeeds quietly instead of printing "Exception ignored ... BrokenPipeError"."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(fd, sys.stdout.fileno())
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests, embedding)
+        pass
+
+
+def _err(text: str) -> None:
+    if sys.stderr is None:
+        return
+    try:
+        print(text, file=sys.stderr)
+    except (OSError, ValueError):  # stderr itself is gone: nothing left to tell
+        pass
+
+
+# ------------------------------------------------------------------ output files
+
+
+class _Signalled(BaseException):
+    """SIGTERM or SIGHUP arrived while an output file was being written (its temp file is removed)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_TMP_MARK = ".netdsl-tmp-"
+
+
+def _tmp_prefix(name: str) -> str:
+    """`.NAME.netdsl-tmp-`, NAME cut so that the temp name (with a PID) fits in 255 bytes."""
+    raw = os.fsencode(name)[: 255 - len(_TMP_MARK) - 1 - 10]
+    return "." + os.fsdecode(raw) + _TMP_MARK
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
+
+
+def _remove_stale_temps(folder: str, name: str) -> None:
+    """Remove temp files of earlier runs for this target whose process is gone (killed mid-write)."""
+    prefix = _tmp_prefix(name)
+    try:
+        entries = [e.name for e in os.scandir(folder) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry[len(prefix):]
+        if pid.isascii() and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            try:
+                os.unlink(os.path.join(folder, entry))
+            except OSError:
+                pass
+
+
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _target_stat(path: str, shown: str) -> os.stat_result | None:
+    """The target's status (symlinks followed), None if it does not exist; only a regular file will do."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:  # ENAMETOOLONG, ENOTDIR, ELOOP, EACCES on a folder on the way
+        raise UsageError(f"cannot write {_shown(shown)}: {e.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"cannot write {_shown(shown)}: it is a folder")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a regular file")
+        raise UsageError(f"cannot write {_shown(shown)}: it is {kind}, not a regular file "
+                         "(use -o - to print to standard output)")
+    return st
+
+
+def output_target(path: str, network: str) -> str:
+    """Check an `-o` target before any work: the path to write (a symlink's target), or a UsageError.
+
+    Refused: an empty name, a folder, anything but a regular file (`/dev/null`, a FIFO), the input
+    `.net` file itself (same file, however named), a missing folder.
+    """
+    from . import sources
+
+    if path == "":
+        raise UsageError("-o needs a file name, or - for standard output")
+    st = _target_stat(path, path)
+    if st is not None:
+        try:
+            src = os.stat(sources.resolve(network))
+        except (UsageError, OSError):  # no such input: the front end says so
+            src = None
+        if src is not None and os.path.samestat(st, src):
+            raise UsageError(f"cannot write {_shown(path)}: it is the input file {_shown(network)}")
+    real = os.path.realpath(path) if os.path.islink(path) else path  # replace the file, keep the link
+    folder = os.path.dirname(os.path.abspath(real))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {_shown(path)}: the folder {_shown(os.path.dirname(path) or '.')} "
+                         "does not exist")
+    return real
+
+
+def _fill(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """For the duration of a write, SIGTERM and SIGHUP raise (so that `finally` removes the temp file).
+
+    SIGINT already raises KeyboardInterrupt. A signal that is ignored (nohup) stays ignored; outside
+    the main thread nothing can be installed, and nothing is.
+    """
+    installed = {}
+
+    def handler(signum, frame):
+        raise _Signalled(signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
+                installed[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in installed.items():
+            signal.signal(sig, old)
+
+
+def write_atomic(path: str, text: str, shown: str | None = None) -> None:
+    """Write next to the target and rename into place: the old file survives any failure.
+
+    The temp file is `.NAME.netdsl-tmp-PID` in the target's folder; it is removed on any error and
+    on SIGINT/SIGTERM/SIGHUP, and a later run removes one left by a process that is gone (SIGKILL).
+    A replaced file keeps its permission bits (and owner, where allowed); a new file gets the
+    umask's (0666 & ~umask). A file the user may not write to (mode 444) is not replaced, as `cp`
+    does not replace it. Problems are usage errors (exit 2) naming the file and the cause.
+    """
+    shown = path if shown is None else shown
+    folder, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {_shown(shown)}: the folder {_shown(os.path.dirname(shown) or '.')} "
+                         "does not exist")
+    st = _target_stat(path, shown)
+    if st is not None and not os.access(path, os.W_OK):
+        raise UsageError(f"cannot write {_shown(shown)}: it is read-only (permission denied); not replaced")
+    data = text.encode("utf-8")
+    _remove_stale_temps(folder, name)
+    tmp = os.path.join(folder, _tmp_prefix(name) + str(os.getpid()))
+    with _signals_raise():
+        created = False
+        try:
+            try:
+                os.unlink(tmp)  # our own PID: a leftover of an earlier process that had it
+            except FileNotFoundError:
+                pass
+            # 0666: a new file gets the umask's permissions; an existing file's are copied below
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            created = True
+            try:
+                _fill(fd, data)
+                if st is not None:
+                    if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                        try:
+                            os.fchown(fd, st.st_uid, st.st_gid)
+                        except OSError:
+                            pass
+                    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+                try:
+                    os.fsync(fd)
+                except OSError as e:
+                    if e.errno not in (errno.EINVAL, errno.ENOTSUP):
+                        raise
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            created = False
+        except BaseException as e:
+            if created:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+            if isinstance(e, OSError):
+                raise UsageError(f"cannot write {_shown(shown)}: {e.strerror or e}; the old file is kept"
+                                 if st is not None else f"cannot write {_shown(shown)}: {e.strerror or e}") from None
+            raise
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def _run(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        _out(parser.format_help())
+        return 2
+    return {"check": cmd_check, "compile": cmd_compile}[args.command](args)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return 2
-        return {"check": cmd_check, "compile": cmd_compile}[args.command](args)
+        try:
+            code = _run(argv)
+        except SystemExit:  # argparse's --help and --version print, then exit
+            _flush_stdout()
+            raise
+        _flush_stdout()  # here, not at interpreter exit, so that a full or closed stdout is reported
+        return code
     except NetdslError as e:
         if debug:
             raise
-        print(render(e), file=sys.stderr)
+        _err(render(e))
         return 1
     except UsageError as e:
+        if isinstance(e, _StdoutError):
+            _stdout_to_devnull()
         if debug:
             raise
-        print(f"netdsl: {e}", file=sys.stderr)
+        _err(f"netdsl: {e}")
         return 2
     except KeyboardInterrupt:
         return 130
+    except _Signalled as e:
+        return 128 + e.signum
     except BrokenPipeError:
-        return 0
+        # the reader went away (`netdsl compile x | head`): stop quietly, as Unix tools do, with
+        # the status of a process ended by SIGPIPE
+        _stdout_to_devnull()
+        return 128 + getattr(signal, "SIGPIPE", 13)
 
 
 if __name__ == "__main__":  # pragma: no cover

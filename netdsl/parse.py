@@ -9,8 +9,10 @@ a `Span` on every node. Lark's exceptions are translated here, at one boundary, 
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
@@ -269,11 +271,50 @@ def _open_bracket(before: str, opening: str, closing: str) -> int | None:
     return stack[-1] if stack else None
 
 
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_DIGITS = frozenset("0123456789")
+
+# The hints look at the end of the text before the error with backward scans, each linear in what
+# it reads. (A regular expression anchored at the end, like `[A-Za-z_]\w*\s*$`, is tried at every
+# start position: quadratic on a long run of letters anywhere before the error, e.g. in a comment.)
+
+
+def _last_word(before: str) -> str | None:
+    """The name just before the error position, white space skipped (`relu` in "conv > relu  ")."""
+    end = len(before)
+    while end > 0 and before[end - 1].isspace():
+        end -= 1
+    start = end
+    while start > 0 and before[start - 1] in _WORD_CHARS:
+        start -= 1
+    while start < end and before[start] in _DIGITS:  # a name starts with a letter or `_`
+        start += 1
+    return before[start:end] or None
+
+
+def _ends_with_dims(before: str) -> bool:
+    """Whether `before` ends with a size like `3x3` (white space after it skipped)."""
+    end = len(before)
+    while end > 0 and before[end - 1].isspace():
+        end -= 1
+    i, groups = end, 0
+    while True:
+        j = i
+        while j > 0 and before[j - 1] in _DIGITS:
+            j -= 1
+        if j == i:
+            return groups >= 2
+        groups += 1
+        if j > 0 and before[j - 1] == "x":
+            i = j - 1
+            continue
+        return groups >= 2
+
+
 def _token_hint(tok: Token, accepts: set[str], before: str, line_text: str) -> str | None:
     kind = tok.type
     prev = before.rstrip()[-1:]
-    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", before)
-    prev_word = m.group(1) if m else None
+    prev_word = _last_word(before)
     ends = kind in ("_NL", "$END", "SEMICOLON")
     starts_item = _ITEM_START <= accepts
     if kind == "_NL" and starts_item and prev in (">", "*"):
@@ -325,7 +366,7 @@ def _token_hint(tok: Token, accepts: set[str], before: str, line_text: str) -> s
         return "`if ... then ... else` can only be the body of a define: define f(n) = if n == 1 then A else B"
     if kind == "STAR" and prev == "*":
         return "there is no `**` operator: write the product out"
-    if kind == "COLON" and re.search(r"[0-9]+(x[0-9]+)+\s*$", before) and "XNUM" in accepts:
+    if kind == "COLON" and "XNUM" in accepts and _ends_with_dims(before):
         return "`3x3:64` is a convolution on its own; as a `conv` argument write `conv 3x3 x64`"
     if kind == "MINUS":
         return "sizes and counts are positive numbers; a negative value is written in parentheses: (-0.1)"
@@ -415,6 +456,46 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> NetdslSyntaxError
 # ------------------------------------------------------------------------- tree -> AST
 
 MAX_NESTING = 100
+
+# The longest path and file name the file systems netdsl runs on accept (Linux PATH_MAX and NAME_MAX,
+# in bytes); a longer name in `include`/`extends` is refused here, located, before any file is opened.
+_PATH_MAX = 4096
+_NAME_MAX = 255
+
+
+def _quoted(text: str, keep: int = 40) -> str:
+    """A path in double quotes; a long one cut, with its length."""
+    return f'"{text}"' if len(text) <= keep else f'"{text[:keep]}..." ({len(text)} characters)'
+
+
+def _check_source_path(target: str, file: str, span: Span, keyword: str) -> None:
+    """`include`/`extends` read `.net` files only.
+
+    A file of any other kind is refused before it is opened, so that its text never appears in an
+    error message (`include "/etc/passwd"` would otherwise show the first line it cannot parse). A
+    folder is left to the reader, which says that it is a folder.
+    """
+    verb = "extend" if keyword == "extends" else keyword
+    raw = os.fsencode(target)
+    longest = max(len(part) for part in raw.split(b"/"))
+    if len(raw) >= _PATH_MAX or longest > _NAME_MAX:
+        raise NetdslLimitError(
+            f"cannot {verb} {_quoted(target)}: the path is too long",
+            span=span,
+            expected=f"a path shorter than {_PATH_MAX} bytes, each name at most {_NAME_MAX} bytes",
+            found=f"a path of {len(raw)} bytes" if len(raw) >= _PATH_MAX else f"a name of {longest} bytes",
+        )
+    if target.lower().endswith(".net"):
+        return
+    base = Path(file).parent if file and not file.startswith("<") else Path(".")
+    if os.path.isdir(target if os.path.isabs(target) else base / target):
+        return
+    raise NetdslError(
+        f'cannot {verb} "{target}": it is not a .net file',
+        span=span,
+        expected='a .net source file, like "blocks.net"',
+        hint=f"`{keyword}` reads only files whose names end in .net; other files are not opened",
+    )
 
 
 def _span(file: str, meta) -> Span:
@@ -653,13 +734,23 @@ class _ToAst(Transformer_NonRecursive):
         return A.CondBody(c[0], c[1], c[2], self._s(meta))
 
     def include(self, meta, c):
-        return A.Include(str(c[0])[1:-1], self._s(meta))
+        path = str(c[0])[1:-1]
+        _check_source_path(path, self.file, self._s(meta), "include")
+        return A.Include(path, self._s(meta))
 
     def target_name(self, meta, c):
-        return (str(c[0]), False, c[1] or ())
+        name = str(c[0])
+        if len(name) > _NAME_MAX - len(".net"):
+            raise NetdslLimitError(f"no zoo network named `{name[:40]}...` ({len(name)} characters)",
+                                   span=_tspan(self.file, c[0]),
+                                   expected="the name of a zoo network, like resnet50",
+                                   found=f"a name of {len(name)} characters")
+        return (name, False, c[1] or ())
 
     def target_path(self, meta, c):
-        return (str(c[0])[1:-1], True, c[1] or ())
+        path = str(c[0])[1:-1]
+        _check_source_path(path, self.file, _tspan(self.file, c[0]), "extends")
+        return (path, True, c[1] or ())
 
     def extends(self, meta, c):
         name, is_path, args = c[0]

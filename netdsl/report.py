@@ -84,17 +84,29 @@ def _walk(rs: list[Row], max_depth: int | None):
             yield from _walk(r.children, max_depth)
 
 
+def _fixed2(n: int, div: int) -> str:
+    """`n / div` with two decimals, in integer arithmetic (exact for any size; no float overflow).
+
+    Rounds half up on the exact quotient (7.065 -> 7.07; a float would round its nearest binary value).
+    """
+    sign = "-" if n < 0 else ""
+    q, r = divmod(abs(n) * 100, div)
+    if 2 * r >= div:
+        q += 1
+    return f"{sign}{q // 100}.{q % 100:02d}"
+
+
 def human(n: int) -> str:
     for unit, div in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
         if abs(n) >= div:
-            return f"{n / div:.2f}{unit}"
+            return f"{_fixed2(n, div)}{unit}"
     return str(n)
 
 
 def human_bytes(n: int) -> str:
     for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= div:
-            return f"{n / div:.2f} {unit}"
+            return f"{_fixed2(n, div)} {unit}"
     return f"{n} B"
 
 

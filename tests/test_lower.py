@@ -13,6 +13,7 @@ nothing; the generated text is pinned by tests/test_codegen.py.)
 from __future__ import annotations
 
 import functools
+import sys
 
 import pytest
 import torch

@@ -1,0 +1,658 @@
+"""Hardening: every input gets a located error or a clean result, never a traceback or a hang.
+
+One section per class of problem: linear-time error hints, output files, over-long paths, huge
+numbers in the report, misuse of the Python API, and includes of files that are not `.net` source.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import re
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import netdsl
+from netdsl import parse
+from netdsl.cli import main
+from netdsl.errors import NetdslError, NetdslLimitError, UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def run(args, capsys):
+    capsys.readouterr()
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def netdsl_cmd(*args, timeout=60, **kw):
+    """`python -m netdsl ARGS` from this checkout, in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True, timeout=timeout,
+                          env=ENV, **kw)
+
+
+def test_imports_this_checkout():
+    assert Path(netdsl.__file__).resolve().parent == ROOT / "netdsl"
+
+
+# ------------------------------------------------------------------ 1. error hints in linear time
+
+N = 60_000  # each of these took from 20 s to minutes with the quadratic search
+
+SLOW_BEFORE = {
+    "long_comment": "#" + "a" * N + "\nconv 3x3 x16 >> relu\n",
+    "long_define_name": "define " + "a" * N + "(c) = 3x3:c\n>> relu\n",
+    "long_identifier_then_error": "conv 3x3 x8 > " + "b" * N + " >> relu\n",
+    "long_chain": "a>" * (N // 4) + ">\n",
+    "long_digits_comment_then_colon": "#" + "1" * N + "x" + "1" * N + "\nrelu 3x3:\n",
+    "long_dims_then_colon": "conv " + "3x" * (N // 2) + "3:\n",
+    "long_whitespace": "relu" + " " * N + ">>\n",
+    "long_paren_line": "(" * 2000 + "\n" + "a " * (N // 2) + "\n",
+    "long_string": '"' + "a" * N + "\n",
+    "keyword_after_letters": "#" + "z" * N + "\nif = relu\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SLOW_BEFORE))
+def test_long_inputs_fail_fast_with_a_located_error(name, tmp_path):
+    """Run in a subprocess under a generous timeout: linear work finishes in about a second."""
+    p = tmp_path / f"{name}.net"
+    p.write_text(SLOW_BEFORE[name])
+    res = netdsl_cmd("check", str(p), timeout=30)
+    err = res.stderr.decode()
+    assert res.returncode == 1, err[-2000:]
+    assert re.match(rf"^{re.escape(str(p))}:\d+:\d+: error: ", err), err[:300]
+    assert "Traceback" not in err
+
+
+def test_hint_scans_are_linear_in_the_text():
+    """The backward scans read each character a bounded number of times (counted, not timed)."""
+
+    class Counting(str):
+        reads = 0
+
+        def __getitem__(self, i):
+            Counting.reads += 1
+            return str.__getitem__(self, i)
+
+    for before in ("#" + "a" * 20_000 + "\nx ", "3x" * 10_000 + "3  ", " " * 20_000, "a" * 20_000):
+        Counting.reads = 0
+        parse._last_word(Counting(before))
+        parse._ends_with_dims(Counting(before))
+        assert Counting.reads <= 3 * len(before) + 10, (len(before), Counting.reads)
+
+
+def test_hint_scans_agree_with_the_regular_expressions_they_replace():
+    rng = random.Random(7)
+    for _ in range(20_000):
+        before = "".join(rng.choice("ax3_ \n(x9") for _ in range(rng.randint(0, 9)))
+        m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", before)
+        assert parse._last_word(before) == (m.group(1) if m else None), before
+        assert parse._ends_with_dims(before) == bool(re.search(r"[0-9]+(x[0-9]+)+\s*$", before)), before
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("conv 3x3: x16\n", "`3x3:64` is a convolution on its own"),
+    ("#" + "7x7" * 5000 + "\nconv 3x3: x16\n", "`3x3:64` is a convolution on its own"),
+    ("input = 3x3:16\n", "`input` is a keyword of the language and cannot name a stage"),
+    ("#" + "input" * 5000 + "\ninput = 3x3:16\n", "`input` is a keyword of the language and cannot name a stage"),
+    ("define f(c) = conv 3x3 x(c)\n", "`x64`-style arguments take digits only"),
+])
+def test_hints_still_given(text, hint):
+    with pytest.raises(NetdslError) as e:
+        netdsl.checks(text, name="h.net")
+    assert hint in str(e.value)
+
+
+# ------------------------------------------------------------------ 2. output files
+
+
+@pytest.fixture
+def guarded(tmp_path, monkeypatch):
+    """Nothing outside tmp_path may be replaced or created, whatever a bug would do."""
+    real_replace, real_open = os.replace, os.open
+
+    def replace(src, dst, *a, **kw):
+        assert Path(dst).resolve().is_relative_to(tmp_path.resolve()), dst
+        return real_replace(src, dst, *a, **kw)
+
+    def open_(path, flags, *a, **kw):
+        if flags & os.O_CREAT:
+            assert Path(path).resolve().is_relative_to(tmp_path.resolve()), path
+        return real_open(path, flags, *a, **kw)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _one_line_usage_error(code, out, err, *words):
+    assert code == 2, err
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("netdsl: ") and "Traceback" not in err
+    for w in words:
+        assert w in err, err
+
+
+def test_refuses_a_device_node_through_a_link(guarded, capsys):
+    link = guarded / "null.py"
+    link.symlink_to(os.devnull)
+    code, out, err = run(["compile", "lenet5", "-o", str(link)], capsys)
+    _one_line_usage_error(code, out, err, "character device", "not a regular file")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode) and link.is_symlink()
+
+
+@pytest.mark.parametrize("target", ["/dev/null", "/dev/full", "/dev/zero"])
+def test_refuses_device_nodes(guarded, capsys, target):
+    if not os.path.exists(target):
+        pytest.skip(f"no {target}")
+    before = os.stat(target)
+    code, out, err = run(["compile", "lenet5", "-o", target], capsys)
+    _one_line_usage_error(code, out, err, "character device")
+    after = os.stat(target)
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+
+
+def test_refuses_a_fifo_and_a_folder(guarded, capsys):
+    fifo = guarded / "pipe.py"
+    os.mkfifo(fifo)
+    code, out, err = run(["compile", "lenet5", "-o", str(fifo)], capsys)
+    _one_line_usage_error(code, out, err, "FIFO")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    (guarded / "d").mkdir()
+    code, out, err = run(["compile", "lenet5", "-o", str(guarded / "d")], capsys)
+    _one_line_usage_error(code, out, err, "folder")
+    assert list((guarded / "d").iterdir()) == []
+
+
+def test_refuses_the_input_file_itself(guarded, capsys):
+    src = guarded / "my.net"
+    src.write_text("input 3x8x8\nconv 3x3 x4 > relu\n")
+    original = src.read_text()
+    os.link(src, guarded / "hard.net")
+    (guarded / "sym.py").symlink_to(src)
+    for target in (str(src), "my.net", "./my.net", str(guarded / "hard.net"), "sym.py"):
+        code, out, err = run(["compile", "my.net", "-o", target], capsys)
+        _one_line_usage_error(code, out, err, "it is the input file")
+        assert src.read_text() == original
+    # a zoo network given by name is the input too
+    zoo = ROOT / "networks" / "lenet5.net"
+    zoo_text = zoo.read_text()
+    code, out, err = run(["compile", "lenet5", "-o", str(zoo)], capsys)
+    _one_line_usage_error(code, out, err, "it is the input file")
+    assert zoo.read_text() == zoo_text
+
+
+def test_empty_and_too_long_names(guarded, capsys):
+    code, out, err = run(["compile", "lenet5", "-o", ""], capsys)
+    _one_line_usage_error(code, out, err, "-o needs a file name")
+    code, out, err = run(["compile", "lenet5", "-o", "a" * 300 + ".py"], capsys)
+    _one_line_usage_error(code, out, err, "File name too long", "(303 characters)")
+    code, out, err = run(["compile", "lenet5", "-o", "a/" * 3000 + "x.py"], capsys)
+    _one_line_usage_error(code, out, err)
+    assert len(err) < 300
+    code, out, err = run(["compile", "lenet5", "-o", "missing/x.py"], capsys)
+    _one_line_usage_error(code, out, err, "does not exist")
+    assert sorted(os.listdir(guarded)) == []
+
+
+def test_new_files_follow_the_umask(guarded, capsys):
+    for mask, mode in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        old = os.umask(mask)
+        try:
+            target = guarded / f"new{mask:o}.py"
+            assert run(["compile", "lenet5", "-o", str(target)], capsys)[0] == 0
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE(os.stat(target).st_mode) == mode
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o644, 0o600, 0o640])
+def test_replacing_keeps_the_permission_bits(guarded, capsys, mode):
+    target = guarded / "x.py"
+    target.write_text("old")
+    os.chmod(target, mode)
+    assert run(["compile", "lenet5", "-o", str(target)], capsys)[0] == 0
+    assert stat.S_IMODE(os.stat(target).st_mode) == mode
+    assert target.read_text() == netdsl.compile("lenet5")
+
+
+def test_read_only_target_is_treated_as_cp_treats_it(guarded, capsys):
+    """A file the user may not write (444) is not replaced; root may write it, and it stays 444."""
+    target = guarded / "ro.py"
+    target.write_text("old")
+    os.chmod(target, 0o444)
+    code, out, err = run(["compile", "lenet5", "-o", str(target)], capsys)
+    if os.access(target, os.W_OK):  # root
+        assert code == 0 and target.read_text() == netdsl.compile("lenet5")
+    else:
+        _one_line_usage_error(code, out, err, "read-only", "not replaced")
+        assert target.read_text() == "old"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o444
+    assert [p.name for p in guarded.iterdir()] == ["ro.py"]
+
+
+def test_read_only_target_is_not_replaced_for_a_user(guarded, capsys, monkeypatch):
+    """As a user without write permission (simulated where the tests run as root)."""
+    target = guarded / "ro.py"
+    target.write_text("old")
+    os.chmod(target, 0o444)
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False)
+    code, out, err = run(["compile", "lenet5", "-o", str(target)], capsys)
+    monkeypatch.undo()
+    _one_line_usage_error(code, out, err, "read-only (permission denied); not replaced")
+    assert target.read_text() == "old" and stat.S_IMODE(os.stat(target).st_mode) == 0o444
+
+
+def test_replacing_through_a_symlink_keeps_the_link(guarded, capsys):
+    real = guarded / "real.py"
+    real.write_text("old")
+    link = guarded / "link.py"
+    link.symlink_to(real)
+    assert run(["compile", "lenet5", "-o", str(link)], capsys)[0] == 0
+    assert link.is_symlink() and real.read_text() == netdsl.compile("lenet5")
+
+
+@pytest.mark.parametrize("code_, strerror", [(errno.ENOSPC, "No space left on device"),
+                                             (errno.EFBIG, "File too large"),
+                                             (errno.EROFS, "Read-only file system"),
+                                             (errno.EIO, "Input/output error")])
+def test_write_errors_keep_the_old_file(guarded, capsys, monkeypatch, code_, strerror):
+    target = guarded / "x.py"
+    target.write_text("old")
+    calls = []
+
+    def failing_write(fd, data):
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise OSError(code_, os.strerror(code_))
+        return real_write(fd, data[: len(data) // 2])  # a partial write first, then the failure
+
+    real_write = os.write
+    monkeypatch.setattr(os, "write", failing_write)
+    code, out, err = run(["compile", "lenet5", "-o", str(target)], capsys)
+    monkeypatch.undo()
+    _one_line_usage_error(code, out, err, strerror, "the old file is kept")
+    assert target.read_text() == "old"
+    assert [p.name for p in guarded.iterdir()] == ["x.py"]
+
+
+def test_read_only_folder(guarded, capsys, monkeypatch):
+    def rofs(path, flags, *a, **kw):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+
+    monkeypatch.setattr(os, "open", rofs)
+    code, out, err = run(["compile", "lenet5", "-o", str(guarded / "new.py")], capsys)
+    monkeypatch.undo()
+    _one_line_usage_error(code, out, err, "Read-only file system")
+    assert list(guarded.iterdir()) == []
+
+
+def test_file_size_limit_is_a_usage_error(tmp_path):
+    """`ulimit -f`: the write fails with EFBIG (Python ignores SIGXFSZ); the old file is kept."""
+    import resource
+
+    target = tmp_path / "big.py"
+    target.write_text("old")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    res = subprocess.run([sys.executable, "-m", "netdsl", "compile", "resnet50", "-o", str(target)],
+                         capture_output=True, text=True, env=ENV, preexec_fn=limit, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines() == [f"netdsl: cannot write {target}: File too large; the old file is "
+                                               "kept"]
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["big.py"]
+
+
+def test_temp_file_name_and_stale_temps(guarded, capsys):
+    target = guarded / "out.py"
+    prefix = ".out.py.netdsl-tmp-"
+    dead = guarded / f"{prefix}{2**22 + 12345}"  # above any pid_max: no such process
+    alive = guarded / f"{prefix}{os.getppid()}"
+    other = guarded / ".other.py.netdsl-tmp-999999999"
+    for p in (dead, alive, other):
+        p.write_text("partial")
+    assert run(["compile", "lenet5", "-o", str(target)], capsys)[0] == 0
+    assert not dead.exists()  # a killed run's leftover, for this target
+    assert alive.exists() and other.exists()  # a live writer's, and another target's
+    assert target.read_text() == netdsl.compile("lenet5")
+
+
+def test_temp_name_fits_for_a_long_target_name(guarded, capsys):
+    name = "n" * 250 + ".py"
+    assert run(["compile", "lenet5", "-o", name], capsys)[0] == 0
+    assert os.listdir(guarded) == [name]
+
+
+SLOW_WRITER = textwrap.dedent("""
+    import os, sys, time
+    from netdsl import cli
+    real = cli._fill
+    def slow(fd, data):
+        real(fd, data[:100])
+        open(sys.argv[2], "w").close()   # tell the test the temp file exists
+        time.sleep(60)
+    cli._fill = slow
+    sys.exit(cli.main(["compile", "lenet5", "-o", sys.argv[1]]))
+""")
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, 130),
+                                       (signal.SIGHUP, 128 + signal.SIGHUP)])
+def test_signal_during_the_write_removes_the_temp_file(tmp_path, sig, code):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    target = out_dir / "x.py"
+    target.write_text("old")
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(target), str(ready)], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        temps = [p.name for p in out_dir.iterdir() if p.name != "x.py"]
+        assert temps == [f".x.py.netdsl-tmp-{proc.pid}"]
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert b"Traceback" not in err
+    assert [p.name for p in out_dir.iterdir()] == ["x.py"] and target.read_text() == "old"
+
+
+# ---- standard output
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.parametrize("args", [["check", "resnet18"], ["check", "resnet18", "--json"], ["compile", "resnet18"],
+                                  ["compile", "lenet5", "-o", "-"], []])
+def test_full_stdout_is_one_line(args):
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([sys.executable, "-m", "netdsl", *args], stdout=full, stderr=subprocess.PIPE,
+                             text=True, env=ENV, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == ["netdsl: cannot write to standard output: No space left on device"]
+
+
+def test_closed_stdout_is_one_line():
+    res = subprocess.run([sys.executable, "-m", "netdsl", "check", "lenet5"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True, env=ENV, timeout=120,
+                         preexec_fn=lambda: os.close(1))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == ["netdsl: cannot write to standard output: it is closed"]
+
+
+@pytest.mark.parametrize("args", [["compile", "densenet201"], ["check", "densenet201", "--depth", "0"],
+                                  ["check", "densenet201", "--json"]])
+def test_broken_pipe_is_quiet(args):
+    """The reader exits at once (`| head -c 10`): no message, the status of a SIGPIPE death."""
+    proc = subprocess.Popen([sys.executable, "-m", "netdsl", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=ENV)
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert err == b""
+    assert proc.returncode in (0, 141)  # 0 when everything fitted into the pipe before it closed
+
+
+def test_broken_pipe_in_process(capsys, monkeypatch):
+    class Broken:
+        def write(self, text):
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Broken())
+    assert main(["check", "lenet5"]) == 141
+    monkeypatch.undo()
+    assert capsys.readouterr().err == ""
+
+
+# ------------------------------------------------------------------ 3. paths too long
+
+
+@pytest.mark.parametrize("name", ["a" * 5000, "a/" * 3000, "x" * 256 + ".net", "d/" + "y" * 300 + "/z.net"])
+def test_too_long_network_name_is_a_usage_error(capsys, name):
+    code, out, err = run(["check", name], capsys)
+    _one_line_usage_error(code, out, err)
+    if len(name) > 1000:  # ENAMETOOLONG: the name is cut in the message
+        assert len(err) < 400 and "File name too long" in err
+    code, out, err = run(["compile", name], capsys)
+    _one_line_usage_error(code, out, err)
+
+
+@pytest.mark.parametrize("fn", [netdsl.check, netdsl.compile])
+def test_too_long_name_in_the_api(fn):
+    with pytest.raises(UsageError, match=r"File name too long"):
+        fn("a" * 5000)
+
+
+@pytest.mark.parametrize("stmt", ['include "' + "a" * 5000 + '.net"', 'include "' + "b/" * 2500 + 'c.net"',
+                                  'extends "' + "a" * 300 + '.net"', "extends " + "z" * 5000])
+def test_too_long_include_and_extends_are_located(stmt):
+    with pytest.raises(NetdslLimitError) as e:
+        netdsl.checks(stmt + "\nrelu\n", name="long.net")
+    text = str(e.value)
+    assert text.startswith("long.net:1:")
+    assert len(text.splitlines()[0]) < 200
+
+
+# ------------------------------------------------------------------ 4. huge numbers in the report
+
+
+@pytest.mark.parametrize("n, div, text", [
+    (0, 10**3, "0.00"), (1234, 10**3, "1.23"), (1235, 10**3, "1.24"), (1245, 10**3, "1.25"),
+    (7065000, 10**6, "7.07"), (999_995, 10**3, "1000.00"), (10**400, 10**12, "1" + "0" * 388 + ".00"),
+    (-1234, 10**3, "-1.23"), (3 * 2**30 // 2, 2**30, "1.50"),
+])
+def test_fixed_point_formatting_is_exact(n, div, text):
+    from netdsl.report import _fixed2
+
+    assert _fixed2(n, div) == text
+
+
+def test_human_never_overflows():
+    from netdsl.report import human, human_bytes
+
+    assert human(10**400).endswith("T") and human_bytes(10**400).endswith(" GiB")
+    assert human(25_557_032) == "25.56M" and human_bytes(102_760_448) == "98.00 MiB"
+
+
+@pytest.mark.parametrize("args", [
+    ["check", "resnet18", "--input", "3x" + "9" * 30 + "x" + "9" * 30],
+    ["check", "resnet18", "--input", "3x" + "9" * 30 + "x" + "9" * 30, "--json"],
+    ["check", "vgg16", "--input", "3x" + "7" * 29 + "x" + "7" * 29, "--batch", "1000000"],
+    ["check", "resnet18", "-D", "classes=" + "9" * 200],
+])
+def test_huge_sizes_are_reported_exactly(capsys, args):
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    if "--json" in args:
+        doc = json.loads(out)
+        assert doc["memory"]["forward_activation_bytes"] > 10**60
+    else:
+        assert "e+" not in out and "inf" not in out
+
+
+@pytest.mark.parametrize("batch", ["1" + "0" * 310, "1000001", "0", "-5"])
+def test_absurd_batch_is_a_usage_error(capsys, batch):
+    code, out, err = run(["check", "resnet18", "--batch", batch], capsys)
+    _one_line_usage_error(code, out, err, "--batch must be between 1 and 1,000,000")
+    assert len(err) < 200
+
+
+# ------------------------------------------------------------------ 5. the Python API
+
+
+@pytest.mark.parametrize("fn", [netdsl.check, netdsl.compile, netdsl.load])
+@pytest.mark.parametrize("value", [None, 123, 1.5, b"resnet18", ["resnet18"], ("resnet18",), "a\x00b"])
+def test_api_bad_path_or_name(fn, value):
+    with pytest.raises(UsageError, match=rf"^netdsl\.{fn.__name__}: "):
+        fn(value)
+
+
+def test_api_path_like_is_fine():
+    assert netdsl.check(ROOT / "networks" / "lenet5.net").total.params == 61_706
+
+
+@pytest.mark.parametrize("fn", [netdsl.checks, netdsl.compiles, netdsl.loads])
+@pytest.mark.parametrize("value", [None, 123, b"relu", ["relu"], bytearray(b"relu")])
+def test_api_bad_text(fn, value):
+    with pytest.raises(UsageError, match=rf"^netdsl\.{fn.__name__}: expected .net source text \(a str\)"):
+        fn(value)
+
+
+def test_api_bad_name():
+    with pytest.raises(UsageError, match=r"name must be a str"):
+        netdsl.checks("relu", name=3)
+
+
+@pytest.mark.parametrize("shape", [3, (None, 224, 224), ("3", "224", "224"), (3.0, 224.0, 224.0), (), (3, 224),
+                                   (True, 224, 224), (0, 224, 224), (-3, 224, 224), (3, 224, 224, 1), "3x224x224",
+                                   {3, 224}])
+@pytest.mark.parametrize("fn", [netdsl.check, netdsl.compile, netdsl.load])
+def test_api_bad_input_shape(fn, shape):
+    with pytest.raises(UsageError) as e:
+        fn("lenet5", input_shape=shape)
+    assert str(e.value).startswith(f"netdsl.{fn.__name__}: input_shape must be a tuple of positive ints like "
+                                   "(3, 224, 224)")
+    assert repr(shape)[:20] in str(e.value)
+
+
+def test_api_good_input_shapes():
+    assert netdsl.check("resnet18", input_shape=[3, 64, 64]).net.input_shape == (3, 64, 64)
+    r = netdsl.check("resnet18", input_shape=(3, 64, 64))
+    assert isinstance(r.total.params, int)
+
+
+@pytest.mark.parametrize("value", [None, [10], {"a": 1}, (10,), object(), float("nan"), float("inf"), 10**5000],
+                         ids=["None", "list", "dict", "tuple", "object", "nan", "inf", "5000-digit int"])
+def test_api_bad_override_values(value):
+    with pytest.raises(UsageError, match=r"^netdsl\.check: .*classes"):
+        netdsl.check("resnet18", classes=value)
+
+
+@pytest.mark.parametrize("value, params", [(10, 11_181_642), ("10", 11_181_642), (10**40, None)])
+def test_api_good_override_values(value, params):
+    r = netdsl.check("resnet18", classes=value)
+    assert params is None or r.total.params == params
+
+
+def test_api_override_of_no_parameter_is_said_in_api_terms():
+    with pytest.raises(UsageError, match=r"^netdsl\.checks: classes: the network has no parameter `classes`"):
+        netdsl.checks("relu", classes=3)
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("device, words", [
+    ("nosuchdev", "is not a device torch knows"),
+    (2.5, "device must be a str"), (True, "device must be a str"), ([0], "device must be a str"),
+])
+@pytest.mark.parametrize("fn, arg", [(netdsl.load, "lenet5"), (netdsl.loads, "input 1x8x8\nconv 3x3 x4\n")])
+def test_api_bad_device(fn, arg, device, words):
+    _torch()
+    with pytest.raises(UsageError, match=rf"^netdsl\.{fn.__name__}: .*{re.escape(words)}"):
+        fn(arg, device=device)
+
+
+def test_api_cuda_without_cuda():
+    torch = _torch()
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        with pytest.raises(UsageError, match=r"there (is 1 CUDA device|are \d+ CUDA devices)"):
+            netdsl.load("lenet5", device=f"cuda:{n}")
+    else:
+        for dev in ("cuda", "cuda:0", "cuda:3"):
+            with pytest.raises(UsageError, match=r"no CUDA device is available"):
+                netdsl.load("lenet5", device=dev)
+
+
+def test_api_meta_and_cpu_devices_build():
+    _torch()
+    assert type(netdsl.load("lenet5", device="meta")).__name__ == "LeNet5"
+    assert type(netdsl.load("lenet5", device="cpu")).__name__ == "LeNet5"
+
+
+@pytest.mark.parametrize("classes", [10**40, 10**19])
+def test_api_layer_too_large_for_a_tensor_is_located(classes):
+    _torch()
+    for device in (None, "meta"):
+        with pytest.raises(NetdslLimitError) as e:
+            netdsl.load("resnet18", classes=classes, device=device)
+        text = str(e.value)
+        assert text.startswith("resnet18.net:18:6: error: layer `fc` of resnet18 has ")
+        assert "2**63 - 1" in text
+
+
+def test_api_weights_larger_than_memory_are_refused_before_allocation():
+    _torch()
+    with pytest.raises(NetdslLimitError) as e:
+        netdsl.load("resnet18", classes=10**12)  # 2 PB of float32 weights
+    text = str(e.value)
+    assert text.startswith("resnet18.net:18:6: error: resnet18 has 513,000,011,176,512 parameters")
+    assert "more than this machine's" in text
+    # on the meta device nothing is allocated: the module can be inspected
+    model = netdsl.load("resnet18", classes=10**12, device="meta")
+    assert model.fc.weight.shape == (10**12, 512)
+
+
+def test_api_loads_overflow_too():
+    _torch()
+    with pytest.raises(NetdslLimitError, match=r"^big\.net:3:1: error: layer"):
+        netdsl.loads("network big(c=1)\ninput 4\nlinear c\n", name="big.net", c=10**30)
+
+
+# ------------------------------------------------------------------ 6. include / extends of non-.net files
+
+
+@pytest.mark.parametrize("stmt", ['include "/etc/passwd"', 'include "/etc/hostname"', 'extends "/etc/passwd"',
+                                  'include "secret.txt"', 'extends "secret"', 'include "secret.net.bak"'])
+def test_non_net_files_are_not_read_nor_shown(tmp_path, capsys, monkeypatch, stmt):
+    monkeypatch.chdir(tmp_path)
+    secret = "hunter2-do-not-show"
+    for name in ("secret.txt", "secret", "secret.net.bak"):
+        (tmp_path / name).write_text(f"{secret}\n{secret}: x\n")
+    (tmp_path / "main.net").write_text(stmt + "\ninput 3x8x8\nrelu\n")
+    code, out, err = run(["check", "main.net"], capsys)
+    assert code == 1
+    assert err.startswith("main.net:1:")
+    assert "is not a .net file" in err
+    assert secret not in err and "root:" not in err
+
+
+def test_include_of_a_folder_still_says_folder(tmp_path):
+    (tmp_path / "lib").mkdir()
+    with pytest.raises(NetdslError, match=r'cannot include "lib": \S*lib is a folder'):
+        netdsl.checks('include "lib"\nrelu\n', name=str(tmp_path / "main.net"))
+
+
+def test_include_of_net_files_is_unchanged(tmp_path):
+    (tmp_path / "blocks.NET").write_text("define blk(c) = 3x3:c > relu\n")
+    (tmp_path / "main.net").write_text('include "blocks.NET"\ninput 3x8x8\nblk(4)\n')
+    assert netdsl.check(tmp_path / "main.net").total.params == 3 * 9 * 4 + 4
