@@ -252,7 +252,6 @@ def test_inplace_activation_never_overwrites_a_shared_tensor():
 
 def test_lowering_does_not_import_torch():
     import subprocess
-    import sys
 
     code = ("import sys, netdsl; from netdsl import lower, codegen\n"
             "codegen.generate(netdsl.check('googlenet'))\n"
