@@ -612,15 +612,18 @@ register(OpSpec(
 ), aliases=("ln",))
 
 
-def _groupnorm_shape(a, ins):
-    x = _norm_shape("groupnorm")(a, ins)
-    if x[0] % a["groups"]:
+def _need_groups(op: str, x: Shape, groups: int) -> Shape:
+    if x[0] % groups:
         raise ShapeProblem(
-            f"groupnorm: {x[0]} channels are not divisible by {a['groups']} groups",
-            expected=f"channels a multiple of {a['groups']}",
+            f"{op}: {x[0]} channels are not divisible by {groups} groups",
+            expected=f"channels a multiple of {groups}",
             found=f"{x[0]} channels",
         )
     return x
+
+
+def _groupnorm_shape(a, ins):
+    return _need_groups("groupnorm", _norm_shape("groupnorm")(a, ins), a["groups"])
 
 
 register(OpSpec(
@@ -936,15 +939,8 @@ register(OpSpec(
 
 
 def _shuffle_shape(a, ins):
-    x = ins[0]
-    _need_rank("channel_shuffle", x, 3)
-    if x[0] % a["groups"]:
-        raise ShapeProblem(
-            f"channel_shuffle: {x[0]} channels are not divisible by {a['groups']} groups",
-            expected=f"channels a multiple of {a['groups']}",
-            found=f"{x[0]} channels",
-        )
-    return x
+    _need_rank("channel_shuffle", ins[0], 3)
+    return _need_groups("channel_shuffle", ins[0], a["groups"])
 
 
 register(OpSpec(
