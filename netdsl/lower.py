@@ -902,8 +902,7 @@ class Lowerer:
         a, b = first.model, second.model
         if [p.name for p in a.params] != [p.name for p in b.params] or a.forward_args != b.forward_args:
             return None
-        taken = {m.split(".", 1)[1].split(" ")[0].split("=")[0] for m in map(stmt_key, (*a.init, *b.init))
-                 if m.startswith("self.")}
+        taken = {st.target.removeprefix("self.") for st in (*a.init, *b.init) if isinstance(st, Assign)}
         flag = Names(RESERVED_PY, taken).take(first.cond[1])
         init = [Assign(f"self.{flag}", Raw(first.cond[0]))]
         # statements both branches begin and end with are written once
