@@ -56,6 +56,8 @@ def _parts(code):
         return code.func + "(", list(code.args), ")"
     if isinstance(code, L.ListOf) and code.items:
         return "[", list(code.items), "]"
+    if isinstance(code, L.TupleOf) and len(code.items) > 1:
+        return "(", list(code.items), ")"
     return None
 
 
@@ -72,6 +74,9 @@ def fmt(prefix: str, code, suffix: str, depth: int) -> list[str]:
     if isinstance(code, L.Comp):
         return [pad + prefix + "[", *fmt("", code.elt, "", depth + 1),
                 pad + INDENT + f"for {code.var} in range({code.count})", pad + "]" + suffix]
+    if isinstance(code, L.Table):
+        return [pad + prefix + "[", *fmt("", code.elt, "", depth + 1),
+                *fmt(f"for {', '.join(code.vars)} in ", code.rows, "", depth + 1), pad + "]" + suffix]
     parts = _parts(code)
     if parts is None:
         return [one]  # an atom: nothing to split
@@ -105,6 +110,11 @@ def stmt_lines(s, depth: int) -> list[str]:
         return fmt("return ", s.value, "", depth)
     if isinstance(s, L.Expr):
         return fmt("", s.value, "", depth)
+    if isinstance(s, L.For):
+        out = fmt(f"for {s.var} in ", s.iterable, ":", depth)
+        for b in s.body:
+            out += stmt_lines(b, depth + 1)
+        return out
     if isinstance(s, L.If):
         out = [f"{pad}if {s.cond}:"]
         for b in s.body:
@@ -142,7 +152,7 @@ def _class_view(c: L.ClassModel) -> dict:
     for s in c.init:
         init += stmt_lines(s, 2)
     forward = []
-    for s in c.forward:
+    for s in c.forward if c.base != "nn.Sequential" else ():  # nn.Sequential's forward chains the modules
         forward += stmt_lines(s, 2)
     weights = [INDENT * 2 + line for line in c.init_weights] if c.init_weights else None
     return {

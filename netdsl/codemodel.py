@@ -44,7 +44,21 @@ class Comp:
 
 
 @dataclass(frozen=True)
+class Table:
+    """`[elt for a, b in [(1, 2), (3, 4)]]`: the element once per row of a table."""
+
+    elt: Any
+    vars: tuple  # the names each row binds
+    rows: Any  # a ListOf of the rows (each a TupleOf, or a value when one name is bound)
+
+
+@dataclass(frozen=True)
 class ListOf:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class TupleOf:
     items: tuple
 
 
@@ -59,8 +73,12 @@ def flat(c) -> str:
         return "*" + flat(c.value)
     if isinstance(c, Comp):
         return f"[{flat(c.elt)} for {c.var} in range({c.count})]"
+    if isinstance(c, Table):
+        return f"[{flat(c.elt)} for {', '.join(c.vars)} in {flat(c.rows)}]"
     if isinstance(c, ListOf):
         return f"[{', '.join(flat(a) for a in c.items)}]"
+    if isinstance(c, TupleOf):
+        return f"({', '.join(flat(a) for a in c.items)}{',' if len(c.items) == 1 else ''})"
     raise TypeError(type(c).__name__)
 
 
@@ -79,6 +97,15 @@ class If:
     cond: str
     body: list
     orelse: list = field(default_factory=list)
+
+
+@dataclass
+class For:
+    """`for var in iterable:` over a body (a repeat whose count is a constructor argument)."""
+
+    var: str
+    iterable: Any
+    body: list
 
 
 @dataclass
@@ -129,6 +156,8 @@ def stmt_key(s) -> str:
         return f"{s.target}={flat(s.value)}"
     if isinstance(s, If):
         return f"if {s.cond}:[{';'.join(map(stmt_key, s.body))}]else:[{';'.join(map(stmt_key, s.orelse))}]"
+    if isinstance(s, For):
+        return f"for {s.var} in {flat(s.iterable)}:[{';'.join(map(stmt_key, s.body))}]"
     if isinstance(s, Return):
         return f"return {flat(s.value)}"
     if isinstance(s, Expr):

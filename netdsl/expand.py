@@ -318,7 +318,7 @@ class Expander:
     def repeat(self, it: A.Repeat, x: int, env: Env, scope: Scope) -> int:
         n = self._count(it.count, env, "repeat count")
         before = self.count
-        x = self._one_rep(it.item, x, env, scope, 1 if n > 1 else None)
+        x = self._one_rep(it, x, env, scope, 1 if n > 1 else None)
         per = self.count - before
         if per * (n - 1) + self.count > self.limits.max_layers:
             raise NetdslLimitError(
@@ -329,15 +329,17 @@ class Expander:
                 hint="raise the limit with --max-layers (or NETDSL_MAX_LAYERS) if this is intended",
             )
         for k in range(2, n + 1):
-            x = self._one_rep(it.item, x, env, scope, k)
+            x = self._one_rep(it, x, env, scope, k)
         return x
 
-    def _one_rep(self, item, x: int, env: Env, scope: Scope, index: int | None) -> int:
+    def _one_rep(self, rep: A.Repeat, x: int, env: Env, scope: Scope, index: int | None) -> int:
+        item = rep.item
         mark = len(scope.children)
         y = self.item(item, x, env, scope)
-        if index is not None:
-            for ch in scope.children[mark:]:
-                if isinstance(ch, Scope) and ch.index is None:
+        for ch in scope.children[mark:]:
+            if isinstance(ch, Scope) and ch.repeat is None:
+                ch.repeat = rep
+                if index is not None:
                     ch.index = index
         return y
 
@@ -378,12 +380,13 @@ class Expander:
         bn = args.pop("bn", False) if spec.fuses else False
         act = args.pop("act", "none") if spec.fuses else "none"
         y = self.add_node(spec.name, args, src, span, scope, [x])
+        # a fused `bn` / `act=` is the layer written alone: `defaults bn eps=...` apply to it too
         if bn:
-            bargs = {a.name: a.default for a in ops.REGISTRY["bn"].args}
-            y = self.add_node("bn", bargs, {}, span, scope, [y], role="bn")
+            bargs, bsrc = self.op_args(ops.REGISTRY["bn"], [], None, env, span, same_pad=False)
+            y = self.add_node("bn", bargs, bsrc, span, scope, [y], role="bn")
         if act != "none":
-            aspec = ops.REGISTRY[act]
-            y = self.add_node(act, {a.name: a.default for a in aspec.args}, {}, span, scope, [y], role="act")
+            aargs, asrc = self.op_args(ops.REGISTRY[act], [], None, env, span, same_pad=False)
+            y = self.add_node(act, aargs, asrc, span, scope, [y], role="act")
         return y
 
     def bind_call(self, info: DefineInfo, call_args: tuple[A.CallArg, ...], span: Span, env: Env):
@@ -508,29 +511,33 @@ class Expander:
                 target.output = y
             outs.append(y)
         if kind == "residual":
-            opts = self._block_opts(it, env, {"droppath": 0.0})
+            opts, src = self._block_opts(it, env, {"droppath": 0.0})
             if opts["droppath"]:
-                body_out = self.add_node("droppath", {"p": opts["droppath"]}, {}, it.span, bscope, [outs[0]])
+                body_out = self.add_node("droppath", {"p": opts["droppath"]},
+                                         {"p": src["droppath"]} if "droppath" in src else {}, it.span, bscope,
+                                         [outs[0]])
                 outs[0] = body_out
             if len(outs) > 2:
                 raise NetdslNameError(
                     f"residual takes a body and at most one shortcut branch, found {len(outs)} branches",
                     span=it.span, expected="residual<body> or residual<body | shortcut>")
             if len(outs) == 1:
-                dflt = {"bias": False, "bn": False}
-                for arg in env.defaults.get("conv", []):
-                    if arg.name in dflt and arg.kind in ("kw", "flag"):
-                        dflt[arg.name] = True if arg.kind == "flag" else self.eval(arg.value, env)
+                # the projection is a conv (+ bn) as `defaults conv` / `defaults bn` say
+                dflt = {"bias": False, "bn": False, "bn_eps": 1e-5, "bn_momentum": 0.1, "bn_affine": True}
+                for op, prefix in (("conv", ""), ("bn", "bn_")):
+                    for arg in env.defaults.get(op, []):
+                        if prefix + str(arg.name) in dflt and arg.kind in ("kw", "flag"):
+                            dflt[prefix + arg.name] = True if arg.kind == "flag" else self.eval(arg.value, env)
                 sc = self.add_node("shortcut", dflt, {}, it.span, bscope, [x, outs[0]])
                 y = self.add_node("add", {}, {}, it.span, bscope, [outs[0], sc])
             else:
                 y = self.add_node("add", {}, {}, it.span, bscope, outs)
         else:
             spec = ops.REGISTRY[ops.MERGE_BLOCKS[kind]]
-            margs = self._block_opts(it, env, {a.name: a.default for a in spec.args})
+            margs, src = self._block_opts(it, env, {a.name: a.default for a in spec.args})
             if spec.name == "join":
                 outs, margs["columns"] = self._flat_join(bscope, outs, many)
-            y = self.add_node(spec.name, margs, {}, it.span, bscope, outs)
+            y = self.add_node(spec.name, margs, src, it.span, bscope, outs)
         bscope.output = y
         return y
 
@@ -575,8 +582,10 @@ class Expander:
                 s.inline = True
         return inputs, tuple(columns)
 
-    def _block_opts(self, it: A.Block, env: Env, allowed: dict) -> dict:
+    def _block_opts(self, it: A.Block, env: Env, allowed: dict) -> tuple[dict, dict]:
+        """The block's options (`join(droppath=0.15)<...>`) and the expression each was written as."""
         out = dict(allowed)
+        src = {}
         for ca in it.args:
             if ca.name is None or ca.name not in allowed:
                 opts = ", ".join(f"{k}=..." for k in allowed) or "no options"
@@ -595,7 +604,8 @@ class Expander:
                                           span=ca.span, expected="0 <= p < 1", found=fmt_value(v))
                 v = float(v)
             out[ca.name] = v
-        return out
+            src[ca.name] = ca.value
+        return out, src
 
     # ---- statements
     def stmts(self, body: tuple, x: int, env: Env, scope: Scope, braces: bool = True) -> int:

@@ -1,9 +1,11 @@
-"""Exposure: which network parameters may be constructor arguments of the generated network class.
+"""Exposure: which network parameters the generated network class can take at any value.
 
-The lowering records, for every name it reads in a layer argument or a define call, what became of
-it (`"safe"`: placed in a free argument; `("call", define, param)`: passed on to a define's
-parameter; `"unsafe"`: baked in as a literal). A parameter is exposed only when every place the
-source names it is safe; a name the lowering never read (a repeat count, a condition) is not.
+The lowering writes every numeric network parameter as a variable and records, for every name it
+reads in a layer argument or a define call, what became of it (`"safe"`: placed in a free argument;
+`("call", define, param)`: passed on to a define's parameter; `"unsafe"`: baked in as a literal).
+A parameter is free only when every place the source names it is safe; a name the lowering never
+read (a repeat count, a condition) is not. The others shape the structure: the class still takes
+them, as `netdsl.load` does, and refuses any value but the one it was compiled with.
 """
 
 from __future__ import annotations
@@ -39,18 +41,17 @@ class Sources:
     def __init__(self, net: Net):
         self.defines: list[A.Define] = []
         self.names: list[tuple[A.Name, A.Define | None]] = []
-        self.has_extends = False
-        self.base_params: set[str] = set()
+        # names written outside the defines of a base network's file: they read the base's own
+        # parameters (define bodies read the derived network's), never a parameter of this class
+        self.base_names: set = set()
         for prog in net.programs:
             for node, define in _walk(prog.stmts):
                 if isinstance(node, A.Define):
                     self.defines.append(node)
+                elif isinstance(node, A.Name) and define is None and prog.file != net.file:
+                    self.base_names.add(node.span)
                 elif isinstance(node, A.Name):
                     self.names.append((node, define))
-                elif isinstance(node, A.Extends):
-                    self.has_extends = True
-                elif isinstance(node, A.Network) and prog.file != net.file:
-                    self.base_params.update(p.name for p in node.params)
 
 
 def unsafe_params(src: Sources, records: dict, expose: set[str]) -> set[str]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import ast as A
 from . import exposure, ops, weights
@@ -31,22 +30,28 @@ from .codemodel import (
     CodeModel,
     Comp,
     Expr,
+    For,
     If,
     Kw,
     Param,
     Raw,
     Return,
     Star,
+    Table,
     flat,
     stmt_key,
 )
 from .errors import NetdslError, Span
 from .evaluate import CONCRETE, evaluate
+from .forward import NetNames, Op, aliases, statements
 from .ir import Net, Scope
+from .loops import compress
 from .names import RESERVED_PY, Names, camel, file_text, safe_text
 from .symbolic import (
+    AnyOf,
     Bin,
     Const,
+    Not,
     Sym,
     SymbolicError,
     Var,
@@ -83,21 +88,6 @@ def helpers_used(texts) -> list[str]:
 
 
 @dataclass
-class _Op:
-    """One forward step before variables are allocated."""
-
-    out: int
-    ins: list[int]
-    make: Any  # callable(list of input variable names) -> code
-    stem: str
-    line: Span | None = None
-    aux: bool = False
-    alias: bool = False
-    named: bool = False  # a sub-module: its variable is named after it when its output is shared
-    extra: list = field(default_factory=list)  # train-only outputs the sub-module returns too
-
-
-@dataclass
 class _Ctx:
     """The state of one class (or nn.Sequential) being lowered."""
 
@@ -116,6 +106,15 @@ class _Ctx:
     # keys of the variables a value depended on when the lowering wrote that value as a literal:
     # a network parameter among them cannot be a constructor argument (its value is baked in)
     lost: set = field(default_factory=set)
+    reps: dict = field(default_factory=dict)  # attribute -> the repeat (A.Repeat) it is one repetition of
+    symbolic_globals: bool = True  # network parameters read here are variables (False: their values)
+    # (condition, value) pairs a decision written as a literal relies on (a shortcut that never
+    # projects: its stride is 1 and its channels unchanged); the caller checks them in its terms
+    assume: list = field(default_factory=list)
+
+    def rely(self, cond: Sym, value) -> None:
+        if not isinstance(cond, Const):
+            self.assume.append((cond, value))
 
     def lose(self, *values) -> None:
         for v in values:
@@ -155,7 +154,7 @@ class _Built:
 
 
 class Lowerer:
-    def __init__(self, report, expose: set[str] | None = None, no_merge: frozenset[str] = frozenset()):
+    def __init__(self, report, no_merge: frozenset[str] = frozenset()):
         self.report = report
         self.net: Net = report.net
         self.g = self.net.graph
@@ -182,9 +181,11 @@ class Lowerer:
         cands = {k for k, v in self.net.params.items()
                  if isinstance(v, (int, float)) and not isinstance(v, bool) and k.isidentifier()
                  and k not in RESERVED_PY and not k.startswith("_")}
-        if self.src.has_extends:  # a parameter of the base network too: its value is the base's
-            cands -= self.src.base_params
-        self.expose = cands if expose is None else (expose & cands)
+        self.expose = cands  # lowered as variables; `exposure` then finds those that shape the structure
+        # one variable per exposed network parameter, wherever it is read: a class whose body
+        # reads it (a define reading `bn_size`) takes it as a keyword-only constructor argument
+        self.global_vars = {k: Var(k) for k in sorted(self.expose)}
+        self.global_keys = {v.key: k for k, v in self.global_vars.items()}
         # class names: the network first, then one per define (in order of first use)
         self.net_class = self.global_names.take(camel(self.net.name))
         self.factory = self._factory_name()
@@ -237,6 +238,8 @@ class Lowerer:
         arithmetic); the names of variables it reads are appended to `names`."""
 
         def lookup(n: A.Name):
+            if n.span in self.src.base_names:  # a base network's parameter: its value, as expanded
+                raise SymbolicError(f"{n.id} of the base network")
             if n.id in ctx.expr:
                 s = ctx.expr[n.id]
                 if isinstance(s, Var):
@@ -244,6 +247,11 @@ class Lowerer:
                 return s
             if n.id in ("true", "false"):
                 return Const(n.id == "true")
+            if n.id in self.global_vars and ctx.symbolic_globals:
+                var = self.global_vars[n.id]
+                ctx.val[var.key] = self.net.params[n.id]
+                names.append(n)
+                return var
             if n.id in self.net.params:
                 return Const(self.net.params[n.id])
             raise SymbolicError(f"unknown name {n.id}")
@@ -275,20 +283,26 @@ class Lowerer:
         param_of = {}
         for k, v in net.params.items():
             if k in self.expose:
-                var = Var(k)
+                var = self.global_vars[k]
                 ctx.expr[k] = var
                 ctx.val[var.key] = v
                 param_of[var.key] = k
+                params.append(Param(k, type(v).__name__, literal(v)))
+            elif self._nameable(k):
                 params.append(Param(k, type(v).__name__, literal(v)))
         in_ch = net.input_shape[0]
         ctx.chan[net.input_node] = Const(in_ch)
         ctx.external = {net.input_node}
         built = self.build_class(root, ctx, [(net.input_node, "x")], kind="network")
-        self.baked = {param_of[k] for k in ctx.lost if k in param_of}
+        for cond, _ in ctx.assume:  # what the network's literal decisions rely on is baked in
+            ctx.lose(cond)
+        baked = {param_of[k] for k in ctx.lost if k in param_of}
+        self.fixed = exposure.unsafe_params(self.src, self.records, self.expose) | baked
         model = built.model
         classes = self._name_classes([model])
         model.name = self.net_class
         model.params = params
+        model.init[:0] = self._fixed_params()
         model.doc = f"{safe_text(net.name)} as described in {self.file}."
         model.init_weights = weights.init_weights(self.net)
         if model.init_weights:
@@ -303,6 +317,20 @@ class Lowerer:
         return CodeModel(name=self.factory, file=self.file, header=header, classes=classes,
                          network=model, helpers=[ops.HELPERS[h].source for h in helpers], outputs=outputs,
                          uses_torch=uses_torch)
+
+    def _nameable(self, k: str) -> bool:
+        return k.isidentifier() and k not in RESERVED_PY and not k.startswith("_")
+
+    def _fixed_params(self) -> list:
+        """A network parameter that shapes the structure (a depth, a repeat count, a condition) is
+        compiled in: the class takes it, as `netdsl.load` does, and refuses another value."""
+        out = []
+        for k, v in self.net.params.items():
+            if (k in self.expose and k not in self.fixed) or not self._nameable(k):
+                continue
+            msg = f"{k}={literal(v)} is compiled into this structure; for another value: netdsl compile -D {k}=..."
+            out.append(If(f"{k} != {literal(v)}", [Expr(Call("raise ValueError", (Raw(literal(msg)),)))]))
+        return out
 
     def _header(self, r) -> list[str]:
         net = self.net
@@ -337,16 +365,83 @@ class Lowerer:
         for m in members:
             self.member(ctx, m)
         out = self.resolve_tensor(scope)
-        forward = self.forward(ctx, inputs, out, kind)
+        forward = statements(ctx.ops, inputs, out, ctx.own_nodes, kind == "network", self._names_of_net())
         model = ClassModel(name="?", doc="", params=[], init=ctx.init, forward_args=[v for _, v in inputs],
                            forward=forward, kind=kind)
+        if kind == "define" and self._chain(ctx, inputs, out):
+            # a chain of its sub-modules, each called once in order: an nn.Sequential (as torchvision's
+            # _Transition), whose repeats with a count among its arguments are loops
+            model.base = "nn.Sequential"
+            model.init[:] = self._loops(ctx, model.init)
         if kind == "network" and self.outputs_name:
             model.returns = f"Tensor | {self.outputs_name}"
         elif kind != "network" and self.aux_inside(scope):
             model.returns = "tuple[" + ", ".join(["Tensor"] * (1 + len(self.aux_inside(scope)))) + "]"
-        key = "\n".join([*map(stmt_key, model.init), "--", ",".join(model.forward_args),
-                         *map(stmt_key, model.forward)])
+        forward_key = [] if model.base == "nn.Sequential" else list(map(stmt_key, model.forward))
+        key = "\n".join([model.base, *map(stmt_key, model.init), "--", ",".join(model.forward_args), *forward_key])
         return _Built(model, ctx.chan.get(out, Const(self.node(out)["shape"][0])), key)
+
+    def _chain(self, ctx: _Ctx, inputs: list[tuple[int, str]], output: int) -> bool:
+        """Whether the class's forward only calls each of its sub-modules once, in the order they
+        are registered, each on the previous one's output."""
+        if len(inputs) != 1:
+            return False
+        res = aliases(ctx.ops)
+        prev, attrs = inputs[0][0], []
+        for op in ctx.ops:
+            if op.alias:
+                continue
+            if op.attr is None or op.aux or op.extra or [res(t) for t in op.ins] != [prev]:
+                return False
+            prev = op.out
+            attrs.append(op.attr)
+        registered = [st.target.removeprefix("self.") for st in ctx.init if isinstance(st, Assign)]
+        return res(output) == prev and attrs == registered and len(set(attrs)) == len(attrs) and bool(attrs)
+
+    def _loops(self, ctx: _Ctx, init: list) -> list:
+        """Sub-modules of one repeat whose count is symbolic here (`bottleneck(c) * (n - 1)`), all
+        built alike and numbered in order, as a loop: `for i in range(2, n + 1): self.add_module(...)`."""
+        out: list = []
+        k = 0
+        while k < len(init):
+            st = init[k]
+            rep = ctx.reps.get(st.target.removeprefix("self.")) if isinstance(st, Assign) else None
+            end = k + 1
+            while rep is not None and end < len(init) and isinstance(init[end], Assign) and \
+                    ctx.reps.get(init[end].target.removeprefix("self.")) is rep:
+                end += 1
+            loop = self._loop(ctx, rep, init[k:end]) if rep is not None else None
+            out += loop if loop is not None else init[k:end]
+            k = end
+        return out
+
+    def _loop(self, ctx: _Ctx, rep: A.Repeat, run: list) -> list | None:
+        """The statements of one repeat's sub-modules with a loop, or None. The first repetition
+        may differ (it takes the block's input channels): it stays a statement of its own."""
+        used: list = []
+        try:
+            count = self.to_sym(rep.count, ctx, used)
+        except SymbolicError:
+            count = None
+        if count is None or isinstance(count, Const) or not self.check(count, ctx, len(run)):
+            return None
+        found = [re.fullmatch(r"self\.([A-Za-z_]\w*?)(\d+)", st.target) for st in run]
+        if any(f is None for f in found) or len({f.group(1) for f in found}) != 1:
+            return None
+        start = int(found[0].group(2))
+        if [int(f.group(2)) for f in found] != list(range(start, start + len(run))):
+            return None
+        head = []
+        if len({flat(st.value) for st in run}) != 1:
+            if len(run) < 3 or len({flat(st.value) for st in run[1:]}) != 1:
+                return None
+            head, run, start, count = run[:1], run[1:], start + 1, count - 1
+        self._record(used, "unsafe")  # a network parameter counting repetitions shapes the structure
+        taken = {v.name for v in ctx.used.values()} | {v.name for v in count.vars()} | set(ctx.expr)
+        i = Names(RESERVED_PY, taken).take("i")
+        name = Raw(f'f"{found[0].group(1)}{{{i}}}"')
+        return [*head, For(i, Call("range", (Raw(str(start)), ctx.code(count + start))),
+                           [Expr(Call("self.add_module", (name, run[0].value)))])]
 
     def resolve(self, m):
         """A member as generated: a named stage holding a single layer or module is that layer or module."""
@@ -433,8 +528,10 @@ class Lowerer:
         ctx.chan[out] = out_sym
         ins = self.inputs_of(m)[0]
         aux = m.aux or any(s.aux for s in self._scope_chain(m))
-        ctx.ops.append(_Op(out, ins, lambda vs, name=name: Call(f"self.{name}", tuple(Raw(v) for v in vs)),
-                           stem=name, line=m.span, aux=aux, named=True, extra=self.aux_inside(m)))
+        ctx.ops.append(Op(out, ins, lambda vs, name=name: Call(f"self.{name}", tuple(Raw(v) for v in vs)),
+                           stem=name, line=m.span, aux=aux, named=True, extra=self.aux_inside(m), attr=name))
+        if m.repeat is not None:
+            ctx.reps[name] = m.repeat
 
     def aux_inside(self, scope: Scope) -> list[int]:
         """Train-only outputs (`aux`) produced inside a scope: its class returns them too."""
@@ -551,17 +648,17 @@ class Lowerer:
                 ctx.fields[name] = flat(code)
             elif ctx.fields[name] != flat(code):
                 raise AssertionError(f"shared module {name} built two ways")
-            ctx.ops.append(_Op(nid, list(ins), lambda vs, name=name: Call(f"self.{name}", tuple(map(Raw, vs))),
-                               stem="out", line=line))
+            ctx.ops.append(Op(nid, list(ins), lambda vs, name=name: Call(f"self.{name}", tuple(map(Raw, vs))),
+                               stem="out", line=line, attr=name))
         elif spec.lowering.inline is not None:
             for used in arg_names.values():
                 self._record(used, "unsafe")
             args = node["args"]
             inline = spec.lowering.inline_for(args)
             if inline == "{0}" and len(ins) >= 1:
-                ctx.ops.append(_Op(nid, ins[:1], None, stem="out", line=line, alias=True))
+                ctx.ops.append(Op(nid, ins[:1], None, stem="out", line=line, alias=True))
             else:
-                ctx.ops.append(_Op(nid, list(ins), lambda vs, inline=inline, args=args: Raw(_inline(inline, vs, args)),
+                ctx.ops.append(Op(nid, list(ins), lambda vs, inline=inline, args=args: Raw(_inline(inline, vs, args)),
                                    stem="out", line=line))
         else:
             raise AssertionError(f"{op} node {nid} has a module but no name")
@@ -622,14 +719,19 @@ class Lowerer:
             ok = self.check(cond, ctx, plan is not None) and (
                 plan is None or (self.check(stride, ctx, plan[1]) and self.check(cin, ctx, node["in_shapes"][0][0])
                                  and self.check(cout, ctx, plan[0])))
-        if not ok:
+        if not ok and stride is not None and self.check(any_of(ne(stride, Const(1)), ne(cin, cout)), ctx,
+                                                        plan is not None) and plan is None:
+            # it never projects: an identity, as long as the stride is 1 and the channels unchanged
+            ctx.rely(any_of(ne(stride, Const(1)), ne(cin, cout)), False)
+            cond = Const(False)
+        elif not ok:
             ctx.lose(stride, cin, cout)
             cond = Const(plan is not None)
             stride = Const(plan[1] if plan else 1)
             cin = Const(node["in_shapes"][0][0])
             cout = Const(plan[0] if plan else cin.value)
         if isinstance(cond, Const) and not cond.value:
-            ctx.ops.append(_Op(nid, [x], None, stem="identity", line=node["span"], alias=True))
+            ctx.ops.append(Op(nid, [x], None, stem="identity", line=node["span"], alias=True))
             return
         name = node.get("name") or Names(RESERVED_PY, ctx.taken | set(ctx.fields)).take(
             ops.REGISTRY["shortcut"].base_name)
@@ -641,12 +743,12 @@ class Lowerer:
         line = node["span"]
         if isinstance(cond, Const):
             ctx.init.append(Assign(f"self.{name}", proj))
-            ctx.ops.append(_Op(nid, [x], lambda vs, name=name: Call(f"self.{name}", (Raw(vs[0]),)),
+            ctx.ops.append(Op(nid, [x], lambda vs, name=name: Call(f"self.{name}", (Raw(vs[0]),)),
                                stem="identity", line=line))
         else:
             ctx.init.append(If(ctx.code(cond).text, [Assign(f"self.{name}", proj)],
                                [Assign(f"self.{name}", Raw("None"))]))
-            ctx.ops.append(_Op(nid, [x], lambda vs, name=name: Raw(
+            ctx.ops.append(Op(nid, [x], lambda vs, name=name: Raw(
                 f"{vs[0]} if self.{name} is None else self.{name}({vs[0]})"), stem="identity", line=line))
         ctx.fields[name] = "shortcut"
 
@@ -662,7 +764,7 @@ class Lowerer:
     def sequential(self, ctx: _Ctx, scope: Scope) -> tuple[Call, Sym]:
         items = []
         sub = _Ctx(expr=ctx.expr, val=ctx.val, chan=ctx.chan, stride=ctx.stride, external={scope.input},
-                   used=ctx.used, lost=ctx.lost)
+                   used=ctx.used, lost=ctx.lost, assume=ctx.assume)
         for m in (self.resolve(x) for x in scope.members):
             if isinstance(m, Scope):
                 if not list(m.nodes()):
@@ -685,7 +787,15 @@ class Lowerer:
                 items.append(Call(f"nn.{spec.lowering.seq_module}"))
             sub.chan[m] = cout
         out = self.resolve_tensor(scope)
-        return Call("nn.Sequential", tuple(compress(items))), sub.chan.get(out, Const(self.node(out)["shape"][0]))
+        return Call("nn.Sequential", tuple(compress(items, self._params_of))), sub.chan.get(
+            out, Const(self.node(out)["shape"][0]))
+
+    def _params_of(self, placeholder: str) -> list[str] | None:
+        """The constructor parameters of a registered class, by the placeholder its calls name."""
+        for v in self.variants.values():
+            if v.placeholder == placeholder:
+                return [p.name for p in v.model.params if p.name != "*"]
+        return None
 
     def _tensor_params(self, scope: Scope, ext: list[int]) -> dict[int, str]:
         """Inputs of a define given as tensor arguments, by the define's parameter names."""
@@ -713,7 +823,7 @@ class Lowerer:
         pynames = Names(RESERVED_PY | set(self.global_names.taken))
         pymap = {p: pynames.take(p, sep="_") for p in params}
         ext, in_names = self.inputs_of(scope)
-        chvars = self._channel_vars(scope, ext, in_names, pymap.values())
+        chvars = self._channel_vars(scope, ext, in_names, {*pymap.values(), *self.global_vars})
         child = _Ctx(expr={}, val={})
         pvars = {}
         for p in params:
@@ -733,8 +843,16 @@ class Lowerer:
         # the class's variables in the caller's terms: its input channels and its arguments
         subst = {v.key: ctx.chan.get(n, Const(self.node(n)["shape"][0])) for n, v in zip(ext, chvars, strict=True)}
         subst.update({pvars[p].key: call_syms[p][1] for p in params})
+        # the network parameters its body reads: passed on by name (the caller reads them too)
+        glob = [v for k, v in child.used.items() if k in self.global_keys]
+        for v in glob:
+            ctx.val[v.key] = child.val[v.key]
         for key in child.lost:
-            ctx.lose(subst.get(key))
+            if key in self.global_keys:
+                ctx.lost.add(key)
+            else:
+                ctx.lose(subst.get(key))
+        self._relay(child, ctx, subst)
         # the define's `if`: when its instances take both branches, the two classes become one that
         # takes every parameter and decides in __init__ (`_merged`)
         branch, cond = None, None
@@ -759,6 +877,9 @@ class Lowerer:
         for p in params:
             default = _default_literal(defaults.get(p))
             sig.append(Param(pymap[p], self.define_types.get((scope.define, p)), default))
+        if glob:
+            sig.append(Param("*"))
+            sig += [Param(v.name, _type_name(child.val[v.key])) for v in glob]
         model = built.model
         model.params = sig
         model.doc = f"The `{scope.define}` block of {self.file}:{d.span.line if d else scope.span.line}."
@@ -778,10 +899,21 @@ class Lowerer:
             else:
                 positional = False
                 args.append(Kw(pymap[p], ctx.code(sym)))
+        args += [Kw(v.name, ctx.code(v)) for v in glob]
         # the output channels in the caller's terms
         out = self.resolve_tensor(scope)
         out_sym = self.verified(_subst(built.out_sym, subst), ctx, self.node(out)["shape"][0])
         return Call(cls, tuple(args)), out_sym
+
+    def _relay(self, child: _Ctx, ctx: _Ctx, subst: dict) -> None:
+        """A class's assumptions in its caller's terms: kept when still symbolic, gone when they
+        hold whatever the caller's parameters are (`16 * k == 16 * k`)."""
+        for cond, value in child.assume:
+            here = _subst(cond, subst)
+            if not self.check(here, ctx, value):
+                ctx.lose(here)
+            else:
+                ctx.rely(here, value)
 
     def _call_args(self, ctx: _Ctx, scope: Scope, d: A.Define | None, params: list[str]) -> dict:
         """For each define parameter: how it was given (pos / kw / default) and its symbol here
@@ -824,6 +956,7 @@ class Lowerer:
                 ctx.lose(channels_of[key])
             else:
                 ctx.lost.add(key)
+        self._relay(child, ctx, channels_of)
         used_ch = [(n, v) for n, v in zip(ext, chvars, strict=True) if v.key in child.used]
         free = [v for k, v in child.used.items() if k not in own]
         sig = [Param(v.name, "int") for _, v in used_ch] + [
@@ -876,7 +1009,7 @@ class Lowerer:
         return conds
 
     def _branch_of(self, scope: Scope) -> int | None:
-        ctx = _Ctx(expr={k: Const(v) for k, v in scope.define_args.items()}, val={})
+        ctx = _Ctx(expr={k: Const(v) for k, v in scope.define_args.items()}, val={}, symbolic_globals=False)
         for i, c in enumerate(self._conds(scope.define_node)):
             try:
                 v = self.to_sym(c, ctx, [])
@@ -902,9 +1035,13 @@ class Lowerer:
         a, b = first.model, second.model
         if [p.name for p in a.params] != [p.name for p in b.params] or a.forward_args != b.forward_args:
             return None
+        sequential = a.base == b.base == "nn.Sequential"  # no forward of its own: the branch is only built
+        if not sequential and any(isinstance(st, For) for st in (*a.init, *b.init)):
+            return None  # sub-modules added in a loop are called by nn.Sequential's forward only
         taken = {st.target.removeprefix("self.") for st in (*a.init, *b.init) if isinstance(st, Assign)}
         flag = Names(RESERVED_PY, taken).take(first.cond[1])
-        init = [Assign(f"self.{flag}", Raw(first.cond[0]))]
+        init = [] if sequential else [Assign(f"self.{flag}", Raw(first.cond[0]))]
+        cond = first.cond[0] if sequential else f"self.{flag}"
         # statements both branches begin and end with are written once
         ka, kb = [stmt_key(x) for x in a.init], [stmt_key(x) for x in b.init]
         head = 0
@@ -915,11 +1052,12 @@ class Lowerer:
             tail += 1
         init += a.init[:head]
         if head + tail < max(len(ka), len(kb)):
-            init.append(If(f"self.{flag}", a.init[head:len(ka) - tail], b.init[head:len(kb) - tail]))
+            init.append(If(cond, a.init[head:len(ka) - tail], b.init[head:len(kb) - tail]))
         init += a.init[len(ka) - tail:]
-        forward = [If(f"self.{flag}", list(a.forward), list(b.forward))]
+        forward = [If(cond, list(a.forward), list(b.forward))]
         return ClassModel(name=name, doc=a.doc, params=a.params, init=init, forward_args=a.forward_args,
-                          forward=forward, returns=a.returns, kind=a.kind)
+                          forward=forward, returns=a.returns, kind=a.kind,
+                          base="nn.Sequential" if sequential else "nn.Module")
 
     def _name_classes(self, roots: list[ClassModel]) -> list[ClassModel]:
         """Name the registered classes in order of first use (a define's first class takes the
@@ -953,123 +1091,18 @@ class Lowerer:
         return order
 
     # ---- forward
-    def forward(self, ctx: _Ctx, inputs: list[tuple[int, str]], output: int, kind: str) -> list:
-        ops_ = ctx.ops
-        alias: dict[int, int] = {}
-        for op in ops_:
-            if op.alias:
-                alias[op.out] = op.ins[0]
+    def _names_of_net(self) -> NetNames:
+        return NetNames(taken=frozenset(self.global_names.taken), aux_outputs=self.net.aux_outputs,
+                        shape_of=lambda n: self.node(n)["shape"], outputs_name=self.outputs_name,
+                        sample_columns=self._joins())
 
-        def res(t):
-            seen = 0
-            while t in alias and seen < 100_000:
-                t = alias[t]
-                seen += 1
-            return t
-
-        real = [op for op in ops_ if not op.alias]
-        uses: dict[int, list[int]] = {}
-        for k, op in enumerate(real):
-            for t in op.ins:
-                uses.setdefault(res(t), []).append(k)
-        final = res(output)
-        network = kind == "network"
-        aux_out = {}
-        scope_nodes = set(ctx.own_nodes)
-        for name, nid in self.net.aux_outputs.items():
-            if network or (nid in scope_nodes and nid != output):
-                aux_out[res(nid)] = name
-        keep = {final, *aux_out}
-        names = Names(RESERVED_PY | set(self.global_names.taken))
-        var: dict[int, str] = {}
-        live: set[str] = set()
-        for n, v in inputs:
-            var[n] = names.take(v) if v not in names.taken else v
-            live.add(var[n])
-        stmts: list = []
-        for k, op in enumerate(real):
-            in_vars = []
-            for t in op.ins:
-                rt = res(t)
-                if rt not in var:  # a tensor of an enclosing class: cannot happen for well-formed scopes
-                    raise AssertionError(f"tensor {rt} has no variable")
-                in_vars.append(var[rt])
-            code = op.make(in_vars)
-            dying = []
-            for t in dict.fromkeys(res(t) for t in op.ins):
-                if uses.get(t, [None])[-1] == k and t not in keep:
-                    dying.append(t)
-            for t in dying:
-                live.discard(var[t])
-            first = res(op.ins[0]) if op.ins else None
-            main_uses = [u for u in uses.get(first, []) if not real[u].aux] if first is not None else []
-            reuse = (first is not None and first in dying and not op.aux and main_uses == [k]
-                     and var[first] not in live)
-            main_out = [u for u in uses.get(op.out, []) if not real[u].aux]
-            chain = not op.named or (network and not op.aux and len(main_out) <= 1)
-            if not chain:
-                target = self._fresh(names, live, op.stem)
-            elif network and "x" not in live:
-                target = self._fresh(names, live, "x")
-            elif reuse:
-                target = var[first]
-            else:
-                target = self._fresh(names, live, "x" if network and op.stem == "out" else op.stem)
-            live.add(target)
-            var[op.out] = target
-            if op.extra:
-                extra_vars = []
-                for t in op.extra:
-                    v = self._fresh(names, live, self._aux_name(t))
-                    live.add(v)
-                    var[res(t)] = v
-                    extra_vars.append(v)
-                target = ", ".join([target, *extra_vars])
-            comment = None
-            if network:
-                shape = self.node(op.out)["shape"]
-                where = f"{file_text(op.line.file)}:{op.line.line}, " if op.line else ""
-                comment = where + ops.fmt_shape(shape)
-            if network and op.aux and op.out in aux_out and len(uses.get(op.out, [])) == 0:
-                code = Raw(f"{flat(code)} if self.training else None")
-            stmts.append(Assign(target, code, comment))
-        out_var = var[final]
-        if network and self._joins():
-            columns, p = self._joins()
-            draw = Raw(f"sample_columns(self, {columns}, {literal(p)}, x.device)")
-            stmts.insert(0, If("self.training", [Expr(draw)]))
-        if network:
-            if self.outputs_name:
-                fields_ = ", ".join([out_var] + [var[t] for t in aux_out])
-                stmts.append(If("self.training", [Return(Raw(f"{self.outputs_name}({fields_})"))]))
-            stmts.append(Return(Raw(out_var)))
-        elif aux_out:  # train-only outputs inside: returned with the output, for the network to collect
-            stmts.append(Return(Raw(", ".join([out_var] + [var[t] for t in aux_out]))))
-        elif stmts and isinstance(stmts[-1], Assign) and stmts[-1].target == out_var:
-            last = stmts.pop()
-            stmts.append(Return(last.value))
-        else:
-            stmts.append(Return(Raw(out_var)))
-        return stmts
-
-    def _aux_name(self, nid: int) -> str:
-        return next((k for k, v in self.net.aux_outputs.items() if v == nid), "aux")
-
-    def _joins(self) -> tuple[int, float] | None:
-        """(columns, probability) of global drop-path over FractalNet joins, or None."""
-        cols, ps = 0, []
+    def _joins(self) -> bool:
+        """Whether the network has FractalNet joins with global drop-path over several columns."""
         for n in self.net.op_nodes():
             a = self.node(n)["args"]
-            if self.node(n)["op"] == "join" and a.get("global_droppath"):
-                cols = max(cols, 1 + max(a.get("columns") or (0,)))
-                ps.append(float(a["global_droppath"]))
-        return (cols, max(ps)) if ps and cols > 1 else None
-
-    def _fresh(self, names: Names, live: set[str], stem: str) -> str:
-        if stem in names.taken and stem not in live:
-            return stem
-        cand = names.take(stem)
-        return cand
+            if self.node(n)["op"] == "join" and a.get("global_droppath") and max(a.get("columns") or (0,)) > 0:
+                return True
+        return False
 
 # ------------------------------------------------------------------------ small helpers
 
@@ -1148,10 +1181,14 @@ def _rename(c, names: dict[str, str]):
         return Star(_rename(c.value, names))
     if isinstance(c, Comp):
         return Comp(_rename(c.elt, names), c.var, c.count)
+    if isinstance(c, Table):
+        return Table(_rename(c.elt, names), c.vars, c.rows)
     if isinstance(c, Assign):
         return Assign(c.target, _rename(c.value, names), c.comment)
     if isinstance(c, If):
         return If(c.cond, [_rename(x, names) for x in c.body], [_rename(x, names) for x in c.orelse])
+    if isinstance(c, For):
+        return For(c.var, c.iterable, [_rename(x, names) for x in c.body])
     if isinstance(c, Return):
         return Return(_rename(c.value, names))
     if isinstance(c, Expr):
@@ -1170,7 +1207,12 @@ def _subst(sym: Sym, mapping: dict) -> Sym:
     if isinstance(sym, Var):
         return mapping.get(sym.key, sym)
     if isinstance(sym, Bin):
-        return _bin(sym.op, _subst(sym.left, mapping), _subst(sym.right, mapping))
+        left, right = _subst(sym.left, mapping), _subst(sym.right, mapping)
+        return ne(left, right) if sym.op == "!=" else _bin(sym.op, left, right)
+    if isinstance(sym, AnyOf):
+        return any_of(*(_subst(i, mapping) for i in sym.items))
+    if isinstance(sym, Not):
+        return negate(_subst(sym.operand, mapping))
     return sym
 
 
@@ -1198,125 +1240,6 @@ def _inline(fmt: str, vs: list[str], args: dict) -> str:
     return fmt.format(*vs, all=", ".join(vs), sum=" + ".join(vs), prod=" * ".join(vs), n=len(vs), a=args)
 
 
-def compress(items: list) -> list:
-    """Runs of identical modules as `*[M(...) for _ in range(n)]`; progressions `*[M(a + k * i) ...]`."""
-    out: list = []
-    i = 0
-    while i < len(items):
-        j = i + 1
-        while j < len(items) and flat(items[j]) == flat(items[i]):
-            j += 1
-        n = j - i
-        if n >= 2 and isinstance(items[i], Call) and not items[i].func.startswith("nn."):
-            out.append(Star(Comp(items[i], "_", n)))
-            i = j
-            continue
-        prog = _progression(items, i)
-        if prog is not None:
-            code, n = prog
-            out.append(code)
-            i += n
-            continue
-        out.append(items[i])
-        i += 1
-    return out
-
-
-def _int_of(c) -> int | None:
-    if isinstance(c, Raw) and re.fullmatch(r"-?\d+", c.text):
-        return int(c.text)
-    return None
-
-
-def _sym_of(c) -> Sym | None:
-    """The value an argument renders: a symbol, or an integer literal."""
-    if isinstance(c, Raw) and c.sym is not None:
-        return c.sym
-    n = _int_of(c)
-    return Const(n) if n is not None else None
-
-
-_PROBES = ({}, {})  # two fixed pseudo-random assignments per variable key, filled lazily
-
-
-def _probe(sym: Sym, which: int):
-    env = _PROBES[which]
-    for v in sym.vars():
-        env.setdefault(v.key, 1009 + 7919 * ((v.key * 31 + which * 17) % 97))
-    try:
-        return sym.eval(env)
-    except (SymbolicError, ArithmeticError):
-        return None
-
-
-def _step(x, y, others: list) -> Sym | None:
-    """A symbol s with y = x + s (checked under two assignments of the variables), else None."""
-    if isinstance(x, Const) and isinstance(y, Const):
-        return Const(y.value - x.value) if isinstance(x.value, int) and isinstance(y.value, int) else None
-    diffs = []
-    for w in (0, 1):
-        a, b = _probe(x, w), _probe(y, w)
-        if not isinstance(a, int) or not isinstance(b, int):
-            return None
-        diffs.append(b - a)
-    if diffs[0] == diffs[1]:
-        return Const(diffs[0])
-    for cand in others:
-        if [_probe(cand, 0), _probe(cand, 1)] == diffs:
-            return cand
-    return None
-
-
-def _progression(items: list, i: int):
-    """Three or more calls of one class whose arguments step by constants or by one of their
-    arguments (DenseNet's input channels: `DenseLayer(c + i * k, k) for i in range(6)`)."""
-    first = items[i]
-    if not isinstance(first, Call) or first.func.startswith("nn."):
-        return None
-
-    def shape(c):
-        return (c.func, tuple((a.name if isinstance(a, Kw) else None) for a in c.args))
-
-    def vals(c):
-        return [a.value if isinstance(a, Kw) else a for a in c.args]
-
-    j = i + 1
-    steps = None
-    while j < len(items) and isinstance(items[j], Call) and shape(items[j]) == shape(first):
-        a, b = vals(items[j - 1]), vals(items[j])
-        others = [s for s in map(_sym_of, b) if s is not None and not isinstance(s, Const)]
-        st = []
-        for x, y in zip(a, b, strict=True):
-            if flat(x) == flat(y):
-                st.append(Const(0))
-                continue
-            sx, sy = _sym_of(x), _sym_of(y)
-            step = _step(sx, sy, others) if sx is not None and sy is not None else None
-            if step is None:
-                st = None
-                break
-            st.append(step)
-        if st is None or (steps is not None and [literal(s) for s in st] != [literal(s) for s in steps]) or all(
-                isinstance(s, Const) and s.value == 0 for s in st):
-            break
-        steps = st
-        j += 1
-    n = j - i
-    if n < 3 or steps is None:
-        return None
-    new_args = []
-    for a, st in zip(first.args, steps, strict=True):
-        v = a.value if isinstance(a, Kw) else a
-        if isinstance(st, Const) and isinstance(_sym_of(v), Const):
-            if st.value:
-                v = Raw(f"{_int_of(v)} + {st.value} * i" if st.value > 0 else f"{_int_of(v)} - {-st.value} * i")
-        elif not (isinstance(st, Const) and st.value == 0):
-            step = f"({literal(st)})" if isinstance(st, Bin) else literal(st)
-            v = Raw(f"{literal(_sym_of(v))} + i * {step}")
-        new_args.append(Kw(a.name, v) if isinstance(a, Kw) else v)
-    return Star(Comp(Call(first.func, tuple(new_args)), "i", n)), n
-
-
 # ------------------------------------------------------------------------ entry points
 
 
@@ -1325,14 +1248,6 @@ def lower(report) -> CodeModel:
     no_merge: frozenset[str] = frozenset()
     while True:
         try:
-            lw = Lowerer(report, no_merge=no_merge)
-            model = lw.run()
-            bad = exposure.unsafe_params(lw.src, lw.records, lw.expose) | lw.baked
-            if bad:
-                lw = Lowerer(report, expose=lw.expose - bad, no_merge=no_merge)
-                model = lw.run()
-            return model
+            return Lowerer(report, no_merge=no_merge).run()
         except _NoMerge as e:  # that define keeps a class per way its instances take
             no_merge |= {e.args[0]}
-
-

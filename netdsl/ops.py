@@ -422,7 +422,7 @@ _CONV_ARGS = (
     ArgSpec("stride", "pair", 1, aliases=("s",), doc="stride (3x3/2)"),
     ArgSpec("padding", "padding", 0, aliases=("p", "pad"), doc='padding (p1), or "same"'),
     ArgSpec("dilation", "pair", 1, aliases=("d",), doc="dilation"),
-    ArgSpec("groups", "pos_int", 1, aliases=("g",), doc="groups (depthwise: groups = channels)"),
+    ArgSpec("groups", "pos_int", 1, aliases=("g",), free=True, doc="groups (depthwise: groups = channels)"),
     ArgSpec("bias", "bool", True, doc="add a bias (PyTorch's default)"),
 )
 # the arguments of ops that fuse (`fuses=True`): expanded to op > bn > act
@@ -1116,7 +1116,7 @@ def _shortcut_params(a, ins, out):
     if plan is None:
         return 0
     c_out, _ = plan
-    return ins[0][0] * c_out + (c_out if a["bias"] else 0) + (2 * c_out if a["bn"] else 0)
+    return ins[0][0] * c_out + (c_out if a["bias"] else 0) + (2 * c_out if a["bn"] and a["bn_affine"] else 0)
 
 
 def _shortcut_macs(a, ins, out):
@@ -1139,7 +1139,9 @@ def _projection(c: Ctor) -> list:
     stride from the block's input to its body's output (symbolic where the lowering knows it)."""
     conv = ModuleCall("Conv2d", ((None, c.cin), (None, c.cout), ("kernel_size", 1), *c.opt("stride", "stride", 1),
                                  *c.opt("bias", "bias", True)))
-    bn = [(None, ModuleCall("BatchNorm2d", ((None, c.cout),)))] if c.a["bn"] else []
+    bn = [(None, ModuleCall("BatchNorm2d", ((None, c.cout), *c.opt("eps", "bn_eps", 1e-5),
+                                            *c.opt("momentum", "bn_momentum", 0.1),
+                                            *c.opt("affine", "bn_affine", True))))] if c.a["bn"] else []
     return [(None, conv), *bn]
 
 
@@ -1147,7 +1149,9 @@ register(OpSpec(
     name="shortcut",
     doc="residual shortcut: identity, or a strided 1x1 projection (+bn) when the body changes shape",
     kind="structural",
-    args=(ArgSpec("bias", "bool", False), ArgSpec("bn", "bool", False)),
+    # set by the expander from `defaults conv` and `defaults bn`; a residual block has no options for them
+    args=(ArgSpec("bias", "bool", False), ArgSpec("bn", "bool", False), ArgSpec("bn_eps", "float", 1e-5),
+          ArgSpec("bn_momentum", "float", 0.1), ArgSpec("bn_affine", "bool", True)),
     positional=(),
     shape=_shortcut_shape,
     params=_shortcut_params,
@@ -1255,8 +1259,8 @@ BLOCK_KINDS = sorted(set(MERGE_BLOCKS) | {"residual", "seq"})
 
 def _join_module(c: Ctor) -> list:
     a = c.a
-    return [("columns", tuple(a.get("columns") or range(len(c.ins)))), ("droppath", a["droppath"]),
-            ("global_droppath", a["global_droppath"])]
+    return [("columns", tuple(a.get("columns") or range(len(c.ins)))), ("droppath", c.val("droppath")),
+            ("global_droppath", c.val("global_droppath"))]
 
 
 helper("drop_path_mean", """
@@ -1300,13 +1304,15 @@ class Join(nn.Module):
         return drop_path_mean(list(inputs), self.droppath, self.training, only)
 
 
-def sample_columns(model: nn.Module, columns: int, p: float, device: torch.device) -> None:
-    \"\"\"Draw, once per training forward, whether a single column runs through every join of the model,
-    and which.\"\"\"
+def sample_columns(model: nn.Module, device: torch.device) -> None:
+    \"\"\"Draw, once per training forward, whether a single column runs through every join of the model
+    (with the joins' `global_droppath`), and which.\"\"\"
+    joins = [m for m in model.modules() if isinstance(m, Join)]
+    columns = 1 + max(int(m.columns.max()) for m in joins)
+    p = max(m.global_droppath for m in joins)
     draw = (torch.rand((), device=device) < p, torch.randint(columns, (), device=device))
-    for m in model.modules():
-        if isinstance(m, Join):
-            m.draw = draw
+    for m in joins:
+        m.draw = draw
 """, needs=("drop_path_mean",), uses_torch=True)
 
 
@@ -1317,8 +1323,9 @@ register(OpSpec(
         "Training: global drop-path keeps one column in every join of the network (chosen per "
         "forward with probability global_droppath), else each input is dropped with probability "
         "droppath, keeping at least one",
-    args=(ArgSpec("droppath", "float", 0.0, doc="local drop-path: each input dropped with this probability"),
-          ArgSpec("global_droppath", "float", 0.0,
+    args=(ArgSpec("droppath", "float", 0.0, free=True,
+                  doc="local drop-path: each input dropped with this probability"),
+          ArgSpec("global_droppath", "float", 0.0, free=True,
                   doc="per forward, the probability that a single column runs through every join")),
     positional=(),
     shape=_merge_same("join"), params=_zero, macs=_zero, saved=_zero, channels=_same,

@@ -110,6 +110,30 @@ def test_reads_like_torchvision():
     assert "        x = self.inception4a(x)  # googlenet.net:" in g
 
 
+# the most classes (helpers included) each generated zoo network may have: one per real block
+MAX_CLASSES = {"mobilenet_v2": 4, "nasnet_a_mobile": 12, "fractalnet": 4, "densenet121": 3, "googlenet": 3,
+               "resnet50": 2, "vgg16": 1}
+
+
+@pytest.mark.parametrize("name", sorted(MAX_CLASSES))
+def test_a_class_per_real_block(name):
+    tree = ast.parse(netdsl.compile(name))
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert len(classes) <= MAX_CLASSES[name], classes
+
+
+def test_a_per_block_table_is_a_loop_over_its_rows():
+    """MobileNetV2's Table 2 stays a table: one class for every row, a loop over the rows, and the
+    repeat count of a row (`* (n - 1)`) a constructor argument that a loop counts."""
+    text = netdsl.compile("mobilenet_v2")
+    lines = text.splitlines()
+    assert "class Bottlenecks(nn.Sequential):" in lines
+    assert "            for i in range(2, n + 1):" in lines
+    assert '                self.add_module(f"bottleneck{i}", Bottleneck(c, c, t, c, 1))' in lines
+    assert "                for in_channels, cin, t, c, n, s in [" in lines
+    assert "                    (32, 32, 6, 64, 4, 2)," in lines
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_imports_only_torch_and_locals_shadow_nothing(name):
     tree = ast.parse(netdsl.compile(name))
@@ -197,10 +221,16 @@ def _other_value(v):
     return (v / 2,)
 
 
+# network parameters that shape a zoo network's structure (FractalNet's recursion depth): the generated
+# class takes them, as netdsl.load does, and refuses a value other than the one it was compiled with
+COMPILED_IN = {"fractalnet": {"columns"}}
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_constructor_arguments_build_the_network_check_describes(name):
-    """Every network parameter the generated class takes gives, at another value, the network that
-    `netdsl check NAME -D param=value` describes (the same parameters), as `netdsl.load` does."""
+    """The generated class takes every network parameter of the header; each gives, at another value,
+    the network that `netdsl check NAME -D param=value` describes (the same parameters), as
+    `netdsl.load` does; a parameter compiled into the structure is refused with a ValueError."""
     torch = pytest.importorskip("torch")
     import inspect
 
@@ -212,13 +242,17 @@ def test_constructor_arguments_build_the_network_check_describes(name):
     factory = ns[report.net.name]
     cls = inspect.signature(factory).return_annotation
     taken = list(inspect.signature(cls).parameters)
-    assert set(taken) <= set(report.net.params)
+    assert taken == list(report.net.params)
     for param in taken:
         for value in _other_value(report.net.params[param]):
             try:
                 want = netdsl.check(name, **{param: value})
             except NetdslError:
                 continue
+            if param in COMPILED_IN.get(name, ()):
+                with pytest.raises(ValueError, match=f"{param}=.* is compiled into this structure"):
+                    factory(**{param: value})
+                break
             with torch.device("meta"):
                 model = factory(**{param: value})
             got = sum(p.numel() for p in model.parameters())

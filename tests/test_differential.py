@@ -344,7 +344,7 @@ def _fix_column(ours, joins, column, monkeypatch):
     `column` in every forward."""
     module = sys.modules[type(ours).__module__]
 
-    def sample_columns(model, columns, p, device):
+    def sample_columns(model, device):
         for m in joins:
             m.draw = (torch.tensor(True), torch.tensor(column))
 

@@ -232,13 +232,26 @@ def test_network_parameters_are_constructor_arguments():
     assert v.classifier[2].p == 0.25 and v.classifier[6].out_features == 3
 
 
-def test_a_parameter_that_changes_shapes_is_compiled_in():
-    text = "network n(w=8, classes=4)\nconv 3x3 p1 out=w\nresidual<3x3:w > 3x3:w>\ngap; flatten\nlinear classes\n"
+def test_a_parameter_that_changes_the_structure_is_compiled_in():
+    # at w=8 the shortcut is an identity; at any other w it would need a projection
+    text = "network n(w=8, classes=4)\nconv 3x3 p1 x8\nresidual<3x3:w > 3x3:w>\ngap; flatten\nlinear classes\n"
     source = netdsl.compiles(text, input_shape=(3, 8, 8))
-    assert "def __init__(self, classes: int = 4) -> None:" in source
+    assert "def __init__(self, w: int = 8, classes: int = 4) -> None:" in source
     ns = exec_source(source)
     model = ns["N"](classes=6).eval()
     assert model(torch.zeros(1, 3, 8, 8)).shape == (1, 6)
+    with pytest.raises(ValueError, match=r"w=8 is compiled into this structure.*-D w="):
+        ns["N"](w=16)
+
+
+def test_a_width_that_keeps_every_shortcut_an_identity_is_an_argument():
+    # the residual's input and output are both w wide whatever w is: no projection at any value
+    text = "network n(w=8, classes=4)\nconv 3x3 p1 out=w\nresidual<3x3:w > 3x3:w>\ngap; flatten\nlinear classes\n"
+    ns = exec_source(netdsl.compiles(text, input_shape=(3, 8, 8)))
+    with META:
+        model = ns["N"](w=16, classes=6)
+    want = netdsl.checks(text, input_shape=(3, 8, 8), w=16, classes=6).total.params
+    assert sum(p.numel() for p in model.parameters()) == want
 
 
 def test_inplace_activation_never_overwrites_a_shared_tensor():
@@ -382,3 +395,57 @@ def test_repeated_load_reuses_code_only_for_identical_input(tmp_path):
     assert sum(p.numel() for p in d.parameters()) > sum(p.numel() for p in c.parameters())
     e = netdsl.load("resnet18", classes=7, device="meta")
     assert e.fc.out_features == 7
+
+
+STAGES = """network n(classes=4)
+define block(c) = residual<3x3:c > bn > relu > 3x3:c>
+define stage(c, n) = block(c) * n
+stage(8, 3)
+conv 3x3/2 p1 x16
+stage(16, 4)
+gap; flatten; linear classes
+"""
+
+
+def test_a_repeat_counted_by_a_define_argument_is_a_loop():
+    """`block(c) * n` in a define: one class whose constructor builds n blocks, for any n, with the
+    keys and parameters of the network written with that n."""
+    source = netdsl.compiles(STAGES, input_shape=(3, 16, 16))
+    assert source.count("class Stage(") == 1 and "class Stage2" not in source
+    assert '            self.add_module(f"block{i}", Block(c, c))' in source.splitlines()
+    ns = exec_source(source)
+    with META:
+        stage = ns["Stage"](8, 8, 6)
+    assert list(dict.fromkeys(k.split(".")[0] for k in stage.state_dict())) == [f"block{i}" for i in range(1, 7)]
+    six = netdsl.checks(STAGES.replace("stage(8, 3)", "stage(8, 6)"), input_shape=(3, 16, 16))
+    three = netdsl.checks(STAGES, input_shape=(3, 16, 16))
+    block = (3 * 3 * 8 * 8 + 8) * 2 + 2 * 8  # two 3x3 convs with bias, one batch norm
+    assert six.total.params - three.total.params == 3 * block
+    assert sum(p.numel() for p in stage.parameters()) == 6 * block
+
+
+def test_a_network_parameter_read_in_a_define_is_a_keyword_argument():
+    text = ("network n(w=2, classes=4)\ndefine blk(c) = 1x1:(w*c) > relu > 1x1:c\n"
+            "conv 3x3 p1 x8\nblk(8)\ngap; flatten; linear classes\n")
+    source = netdsl.compiles(text, input_shape=(3, 8, 8))
+    assert "    def __init__(self, in_channels: int, c: int, *, w: int) -> None:" in source
+    ns = exec_source(source)
+    with META:
+        model = ns["N"](w=3)
+    assert sum(p.numel() for p in model.parameters()) == netdsl.checks(text, input_shape=(3, 8, 8), w=3).total.params
+
+
+def test_defaults_of_bn_and_the_activation_reach_fused_layers_and_projections():
+    """`defaults bn eps=...` applies to every batch norm: written alone, fused (`conv ... bn`) and in
+    a residual's projection; `defaults leaky_relu slope=...` to a fused `act=leaky_relu`."""
+    text = ("defaults conv bias=false bn act=leaky_relu\ndefaults bn eps=1e-3 momentum=0.01\n"
+            "defaults leaky_relu slope=0.2\nconv 3x3 p1 x8\nresidual<3x3/2:16 > 3x3:16>\nbn\ngap; flatten; linear 4\n")
+    model = netdsl.loads(text, input_shape=(3, 8, 8), device="meta")
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    acts = [m for m in model.modules() if isinstance(m, torch.nn.LeakyReLU)]
+    assert len(bns) == 5 and all((m.eps, m.momentum) == (1e-3, 0.01) for m in bns)
+    assert acts and all(m.negative_slope == 0.2 for m in acts)
+    text = text.replace("eps=1e-3 momentum=0.01", "affine=false")
+    model = netdsl.loads(text, input_shape=(3, 8, 8), device="meta")
+    assert sum(p.numel() for p in model.parameters()) == netdsl.checks(text, input_shape=(3, 8, 8)).total.params
+    assert not any(m.affine for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))

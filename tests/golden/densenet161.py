@@ -13,15 +13,15 @@ from torch import Tensor, nn
 class DenseLayer(nn.Module):
     """The `dense_layer` block of densenet161.net:9."""
 
-    def __init__(self, in_channels: int, k: int) -> None:
+    def __init__(self, in_channels: int, k: int, *, bn_size: int) -> None:
         super().__init__()
         self.branch2 = nn.Sequential(
             nn.BatchNorm2d(in_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(in_channels, 4 * k, kernel_size=1, bias=False),
-            nn.BatchNorm2d(4 * k),
+            nn.Conv2d(in_channels, bn_size * k, kernel_size=1, bias=False),
+            nn.BatchNorm2d(bn_size * k),
             nn.ReLU(inplace=True),
-            nn.Conv2d(4 * k, k, kernel_size=3, padding=1, bias=False),
+            nn.Conv2d(bn_size * k, k, kernel_size=3, padding=1, bias=False),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -29,7 +29,7 @@ class DenseLayer(nn.Module):
         return torch.cat([x, branch2], 1)
 
 
-class Transition(nn.Module):
+class Transition(nn.Sequential):
     """The `transition` block of densenet161.net:10."""
 
     def __init__(self, in_channels: int) -> None:
@@ -39,32 +39,31 @@ class Transition(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, in_channels // 2, kernel_size=1, bias=False)
         self.avgpool = nn.AvgPool2d(2)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.bn1(x)
-        x = self.relu(x)
-        x = self.conv1(x)
-        return self.avgpool(x)
-
 
 class DenseNet161(nn.Module):
     """densenet161 as described in densenet161.net."""
 
-    def __init__(self, classes: int = 1000, k: int = 48, init_features: int = 96) -> None:
+    def __init__(self, classes: int = 1000, k: int = 48, init_features: int = 96, bn_size: int = 4) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, init_features, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(init_features)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.denseblock1 = nn.Sequential(*[DenseLayer(init_features + i * k, k) for i in range(6)])
+        self.denseblock1 = nn.Sequential(*[DenseLayer(init_features + i * k, k, bn_size=bn_size) for i in range(6)])
         self.transition1 = Transition(init_features + 6 * k)
-        self.denseblock2 = nn.Sequential(*[DenseLayer((init_features + 6 * k) // 2 + i * k, k) for i in range(12)])
+        self.denseblock2 = nn.Sequential(
+            *[DenseLayer((init_features + 6 * k) // 2 + i * k, k, bn_size=bn_size) for i in range(12)]
+        )
         self.transition2 = Transition((init_features + 6 * k) // 2 + 12 * k)
         self.denseblock3 = nn.Sequential(
-            *[DenseLayer(((init_features + 6 * k) // 2 + 12 * k) // 2 + i * k, k) for i in range(36)]
+            *[DenseLayer(((init_features + 6 * k) // 2 + 12 * k) // 2 + i * k, k, bn_size=bn_size) for i in range(36)]
         )
         self.transition3 = Transition(((init_features + 6 * k) // 2 + 12 * k) // 2 + 36 * k)
         self.denseblock4 = nn.Sequential(
-            *[DenseLayer((((init_features + 6 * k) // 2 + 12 * k) // 2 + 36 * k) // 2 + i * k, k) for i in range(24)]
+            *[
+                DenseLayer((((init_features + 6 * k) // 2 + 12 * k) // 2 + 36 * k) // 2 + i * k, k, bn_size=bn_size)
+                for i in range(24)
+            ]
         )
         self.bn2 = nn.BatchNorm2d((((init_features + 6 * k) // 2 + 12 * k) // 2 + 36 * k) // 2 + 24 * k)
         self.avgpool = nn.AdaptiveAvgPool2d(1)

@@ -49,19 +49,21 @@ class Join(nn.Module):
         return drop_path_mean(list(inputs), self.droppath, self.training, only)
 
 
-def sample_columns(model: nn.Module, columns: int, p: float, device: torch.device) -> None:
-    """Draw, once per training forward, whether a single column runs through every join of the model,
-    and which."""
+def sample_columns(model: nn.Module, device: torch.device) -> None:
+    """Draw, once per training forward, whether a single column runs through every join of the model
+    (with the joins' `global_droppath`), and which."""
+    joins = [m for m in model.modules() if isinstance(m, Join)]
+    columns = 1 + max(int(m.columns.max()) for m in joins)
+    p = max(m.global_droppath for m in joins)
     draw = (torch.rand((), device=device) < p, torch.randint(columns, (), device=device))
-    for m in model.modules():
-        if isinstance(m, Join):
-            m.draw = draw
+    for m in joins:
+        m.draw = draw
 
 
 class Fractal(nn.Module):
     """The `fractal` block of fractalnet.net:14."""
 
-    def __init__(self, in_channels: int, c: int, drop: float) -> None:
+    def __init__(self, in_channels: int, c: int, drop: float, *, droppath: float, global_droppath: float) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, c, kernel_size=3, padding=1, bias=False)
         self.dropout1 = nn.Dropout(p=drop)
@@ -76,7 +78,7 @@ class Fractal(nn.Module):
         self.conv4 = nn.Conv2d(c, c, kernel_size=3, padding=1, bias=False)
         self.dropout4 = nn.Dropout(p=drop)
         self.bn4 = nn.BatchNorm2d(c)
-        self.join1 = Join(columns=(1, 2), droppath=0.15, global_droppath=0.5)
+        self.join1 = Join(columns=(1, 2), droppath=droppath, global_droppath=global_droppath)
         self.conv5 = nn.Conv2d(c, c, kernel_size=3, padding=1, bias=False)
         self.dropout5 = nn.Dropout(p=drop)
         self.bn5 = nn.BatchNorm2d(c)
@@ -86,7 +88,7 @@ class Fractal(nn.Module):
         self.conv7 = nn.Conv2d(c, c, kernel_size=3, padding=1, bias=False)
         self.dropout7 = nn.Dropout(p=drop)
         self.bn7 = nn.BatchNorm2d(c)
-        self.join2 = Join(columns=(0, 1, 2), droppath=0.15, global_droppath=0.5)
+        self.join2 = Join(columns=(0, 1, 2), droppath=droppath, global_droppath=global_droppath)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.conv1(x)
@@ -121,34 +123,36 @@ class Fractal(nn.Module):
         return self.join2(out, out3, out4)
 
 
-class FractalBlock(nn.Module):
+class FractalBlock(nn.Sequential):
     """The `fractal_block` block of fractalnet.net:19."""
 
-    def __init__(self, in_channels: int, c: int, drop: float) -> None:
+    def __init__(self, in_channels: int, c: int, drop: float, *, droppath: float, global_droppath: float) -> None:
         super().__init__()
-        self.fractal = Fractal(in_channels, c, drop)
+        self.fractal = Fractal(in_channels, c, drop, droppath=droppath, global_droppath=global_droppath)
         self.maxpool = nn.MaxPool2d(2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        fractal = self.fractal(x)
-        return self.maxpool(fractal)
 
 
 class FractalNet(nn.Module):
     """fractalnet as described in fractalnet.net."""
 
-    def __init__(self, classes: int = 10) -> None:
+    def __init__(
+        self, classes: int = 10, columns: int = 3, droppath: float = 0.15, global_droppath: float = 0.5
+    ) -> None:
         super().__init__()
-        self.block1 = FractalBlock(3, 64, 0.0)
-        self.block2 = FractalBlock(64, 128, 0.1)
-        self.block3 = FractalBlock(128, 256, 0.2)
-        self.block4 = FractalBlock(256, 512, 0.3)
-        self.block5 = FractalBlock(512, 512, 0.4)
+        if columns != 3:
+            raise ValueError(
+                "columns=3 is compiled into this structure; for another value: netdsl compile -D columns=..."
+            )
+        self.block1 = FractalBlock(3, 64, 0.0, droppath=droppath, global_droppath=global_droppath)
+        self.block2 = FractalBlock(64, 128, 0.1, droppath=droppath, global_droppath=global_droppath)
+        self.block3 = FractalBlock(128, 256, 0.2, droppath=droppath, global_droppath=global_droppath)
+        self.block4 = FractalBlock(256, 512, 0.3, droppath=droppath, global_droppath=global_droppath)
+        self.block5 = FractalBlock(512, 512, 0.4, droppath=droppath, global_droppath=global_droppath)
         self.fc = nn.Linear(512, classes)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.training:
-            sample_columns(self, 3, 0.5, x.device)
+            sample_columns(self, x.device)
         x = self.block1(x)  # fractalnet.net:21, 64x16x16
         x = self.block2(x)  # fractalnet.net:22, 128x8x8
         x = self.block3(x)  # fractalnet.net:23, 256x4x4

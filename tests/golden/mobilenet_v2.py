@@ -67,60 +67,17 @@ class Bottleneck(nn.Module):
             return self.inverted(x)
 
 
-class Bottlenecks(nn.Module):
+class Bottlenecks(nn.Sequential):
     """The `bottlenecks` block of mobilenet_v2.net:18."""
 
-    def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
+    def __init__(self, in_channels: int, cin: int, t: int, c: int, n: int, s: int) -> None:
         super().__init__()
-        self.bottleneck = Bottleneck(in_channels, cin, t, c, s)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.bottleneck(x)
-
-
-class Bottlenecks2(nn.Module):
-    """The `bottlenecks` block of mobilenet_v2.net:18."""
-
-    def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
-        super().__init__()
-        self.bottleneck1 = Bottleneck(in_channels, cin, t, c, s)
-        self.bottleneck2 = Bottleneck(c, c, t, c, 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        bottleneck1 = self.bottleneck1(x)
-        return self.bottleneck2(bottleneck1)
-
-
-class Bottlenecks3(nn.Module):
-    """The `bottlenecks` block of mobilenet_v2.net:18."""
-
-    def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
-        super().__init__()
-        self.bottleneck1 = Bottleneck(in_channels, cin, t, c, s)
-        self.bottleneck2 = Bottleneck(c, c, t, c, 1)
-        self.bottleneck3 = Bottleneck(c, c, t, c, 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        bottleneck1 = self.bottleneck1(x)
-        bottleneck2 = self.bottleneck2(bottleneck1)
-        return self.bottleneck3(bottleneck2)
-
-
-class Bottlenecks4(nn.Module):
-    """The `bottlenecks` block of mobilenet_v2.net:18."""
-
-    def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
-        super().__init__()
-        self.bottleneck1 = Bottleneck(in_channels, cin, t, c, s)
-        self.bottleneck2 = Bottleneck(c, c, t, c, 1)
-        self.bottleneck3 = Bottleneck(c, c, t, c, 1)
-        self.bottleneck4 = Bottleneck(c, c, t, c, 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        bottleneck1 = self.bottleneck1(x)
-        bottleneck2 = self.bottleneck2(bottleneck1)
-        bottleneck3 = self.bottleneck3(bottleneck2)
-        return self.bottleneck4(bottleneck3)
+        if n == 1:
+            self.bottleneck = Bottleneck(in_channels, cin, t, c, s)
+        else:
+            self.bottleneck1 = Bottleneck(in_channels, cin, t, c, s)
+            for i in range(2, n + 1):
+                self.add_module(f"bottleneck{i}", Bottleneck(c, c, t, c, 1))
 
 
 class MobileNetV2(nn.Module):
@@ -132,13 +89,18 @@ class MobileNetV2(nn.Module):
             nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(32),
             nn.ReLU6(inplace=True),
-            Bottlenecks(32, 32, 1, 16, 1),
-            Bottlenecks2(16, 16, 6, 24, 2),
-            Bottlenecks3(24, 24, 6, 32, 2),
-            Bottlenecks4(32, 32, 6, 64, 2),
-            Bottlenecks3(64, 64, 6, 96, 1),
-            Bottlenecks3(96, 96, 6, 160, 2),
-            Bottlenecks(160, 160, 6, 320, 1),
+            *[
+                Bottlenecks(in_channels, cin, t, c, n, s)
+                for in_channels, cin, t, c, n, s in [
+                    (32, 32, 1, 16, 1, 1),
+                    (16, 16, 6, 24, 2, 2),
+                    (24, 24, 6, 32, 3, 2),
+                    (32, 32, 6, 64, 4, 2),
+                    (64, 64, 6, 96, 3, 1),
+                    (96, 96, 6, 160, 3, 2),
+                    (160, 160, 6, 320, 1, 1),
+                ]
+            ],
             nn.Conv2d(320, 1280, kernel_size=1, bias=False),
             nn.BatchNorm2d(1280),
             nn.ReLU6(inplace=True),

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 
-class Adapter(nn.Module):
+class Adapter(nn.Sequential):
     """The `adapter` block of nasnet_a_mobile.net:16."""
 
     def __init__(self, in_channels: int, c: int) -> None:
@@ -18,11 +18,6 @@ class Adapter(nn.Module):
         self.relu = nn.ReLU()
         self.conv1 = nn.Conv2d(in_channels, c, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(c, eps=0.001)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.relu(x)
-        x = self.conv1(x)
-        return self.bn1(x)
 
 
 class Sep(nn.Module):

@@ -46,7 +46,7 @@ class Bottleneck(nn.Module):
 class ResNet50Transfer(nn.Module):
     """resnet50_transfer as described in resnet50_transfer.net."""
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 3) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -57,7 +57,7 @@ class ResNet50Transfer(nn.Module):
         self.layer3 = nn.Sequential(Bottleneck(512, 256, s=2), *[Bottleneck(1024, 256) for _ in range(5)])
         self.layer4 = nn.Sequential(Bottleneck(1024, 512, s=2), *[Bottleneck(2048, 512) for _ in range(2)])
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(2048, 3)
+        self.fc = nn.Linear(2048, classes)
         self._init_weights()
         self.conv1.requires_grad_(False)
         self.bn1.requires_grad_(False)

@@ -13,16 +13,22 @@ from torch import Tensor, nn
 class Bottleneck(nn.Module):
     """The `bottleneck` block of resnext50_32x4d.net:9."""
 
-    def __init__(self, in_channels: int, c: int, s: int = 1) -> None:
+    def __init__(self, in_channels: int, c: int, s: int = 1, *, group_width: int, groups: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, c * 4 * 32 // 64, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c * 4 * 32 // 64)
+        self.conv1 = nn.Conv2d(in_channels, c * group_width * groups // 64, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c * group_width * groups // 64)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(
-            c * 4 * 32 // 64, c * 4 * 32 // 64, kernel_size=3, stride=s, padding=1, groups=32, bias=False
+            c * group_width * groups // 64,
+            c * group_width * groups // 64,
+            kernel_size=3,
+            stride=s,
+            padding=1,
+            groups=groups,
+            bias=False,
         )
-        self.bn2 = nn.BatchNorm2d(c * 4 * 32 // 64)
-        self.conv3 = nn.Conv2d(c * 4 * 32 // 64, 4 * c, kernel_size=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c * group_width * groups // 64)
+        self.conv3 = nn.Conv2d(c * group_width * groups // 64, 4 * c, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(4 * c)
         if s != 1 or in_channels != 4 * c:
             self.downsample = nn.Sequential(
@@ -48,16 +54,28 @@ class Bottleneck(nn.Module):
 class ResNeXt50_32x4d(nn.Module):
     """resnext50_32x4d as described in resnext50_32x4d.net."""
 
-    def __init__(self, classes: int = 1000) -> None:
+    def __init__(self, classes: int = 1000, groups: int = 32, group_width: int = 4) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(Bottleneck(64, 64), *[Bottleneck(256, 64) for _ in range(2)])
-        self.layer2 = nn.Sequential(Bottleneck(256, 128, s=2), *[Bottleneck(512, 128) for _ in range(3)])
-        self.layer3 = nn.Sequential(Bottleneck(512, 256, s=2), *[Bottleneck(1024, 256) for _ in range(5)])
-        self.layer4 = nn.Sequential(Bottleneck(1024, 512, s=2), *[Bottleneck(2048, 512) for _ in range(2)])
+        self.layer1 = nn.Sequential(
+            Bottleneck(64, 64, group_width=group_width, groups=groups),
+            *[Bottleneck(256, 64, group_width=group_width, groups=groups) for _ in range(2)],
+        )
+        self.layer2 = nn.Sequential(
+            Bottleneck(256, 128, s=2, group_width=group_width, groups=groups),
+            *[Bottleneck(512, 128, group_width=group_width, groups=groups) for _ in range(3)],
+        )
+        self.layer3 = nn.Sequential(
+            Bottleneck(512, 256, s=2, group_width=group_width, groups=groups),
+            *[Bottleneck(1024, 256, group_width=group_width, groups=groups) for _ in range(5)],
+        )
+        self.layer4 = nn.Sequential(
+            Bottleneck(1024, 512, s=2, group_width=group_width, groups=groups),
+            *[Bottleneck(2048, 512, group_width=group_width, groups=groups) for _ in range(2)],
+        )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(2048, classes)
         self._init_weights()

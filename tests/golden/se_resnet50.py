@@ -13,13 +13,13 @@ from torch import Tensor, nn
 class SE(nn.Module):
     """The `se` block of se_resnet50.net:11."""
 
-    def __init__(self, in_channels: int, c: int) -> None:
+    def __init__(self, in_channels: int, c: int, *, reduction: int) -> None:
         super().__init__()
         self.branch2 = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(in_channels, c // 16, kernel_size=1),
+            nn.Conv2d(in_channels, c // reduction, kernel_size=1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(c // 16, c, kernel_size=1),
+            nn.Conv2d(c // reduction, c, kernel_size=1),
             nn.Sigmoid(),
         )
 
@@ -31,7 +31,7 @@ class SE(nn.Module):
 class Bottleneck(nn.Module):
     """The `bottleneck` block of se_resnet50.net:12."""
 
-    def __init__(self, in_channels: int, c: int, s: int = 1) -> None:
+    def __init__(self, in_channels: int, c: int, s: int = 1, *, reduction: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, c, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(c)
@@ -40,7 +40,7 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(c)
         self.conv3 = nn.Conv2d(c, 4 * c, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(4 * c)
-        self.se = SE(4 * c, 4 * c)
+        self.se = SE(4 * c, 4 * c, reduction=reduction)
         if s != 1 or in_channels != 4 * c:
             self.downsample = nn.Sequential(
                 nn.Conv2d(in_channels, 4 * c, kernel_size=1, stride=s, bias=False), nn.BatchNorm2d(4 * c)
@@ -66,16 +66,27 @@ class Bottleneck(nn.Module):
 class SEResNet50(nn.Module):
     """se_resnet50 as described in se_resnet50.net."""
 
-    def __init__(self, classes: int = 1000) -> None:
+    def __init__(self, classes: int = 1000, reduction: int = 16) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(Bottleneck(64, 64), *[Bottleneck(256, 64) for _ in range(2)])
-        self.layer2 = nn.Sequential(Bottleneck(256, 128, s=2), *[Bottleneck(512, 128) for _ in range(3)])
-        self.layer3 = nn.Sequential(Bottleneck(512, 256, s=2), *[Bottleneck(1024, 256) for _ in range(5)])
-        self.layer4 = nn.Sequential(Bottleneck(1024, 512, s=2), *[Bottleneck(2048, 512) for _ in range(2)])
+        self.layer1 = nn.Sequential(
+            Bottleneck(64, 64, reduction=reduction), *[Bottleneck(256, 64, reduction=reduction) for _ in range(2)]
+        )
+        self.layer2 = nn.Sequential(
+            Bottleneck(256, 128, s=2, reduction=reduction),
+            *[Bottleneck(512, 128, reduction=reduction) for _ in range(3)],
+        )
+        self.layer3 = nn.Sequential(
+            Bottleneck(512, 256, s=2, reduction=reduction),
+            *[Bottleneck(1024, 256, reduction=reduction) for _ in range(5)],
+        )
+        self.layer4 = nn.Sequential(
+            Bottleneck(1024, 512, s=2, reduction=reduction),
+            *[Bottleneck(2048, 512, reduction=reduction) for _ in range(2)],
+        )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(2048, classes)
         self._init_weights()

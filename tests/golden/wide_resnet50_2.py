@@ -13,14 +13,14 @@ from torch import Tensor, nn
 class Bottleneck(nn.Module):
     """The `bottleneck` block of wide_resnet50_2.net:8."""
 
-    def __init__(self, in_channels: int, c: int, s: int = 1) -> None:
+    def __init__(self, in_channels: int, c: int, s: int = 1, *, width: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 2 * c, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(2 * c)
+        self.conv1 = nn.Conv2d(in_channels, width * c, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width * c)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(2 * c, 2 * c, kernel_size=3, stride=s, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(2 * c)
-        self.conv3 = nn.Conv2d(2 * c, 4 * c, kernel_size=1, bias=False)
+        self.conv2 = nn.Conv2d(width * c, width * c, kernel_size=3, stride=s, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width * c)
+        self.conv3 = nn.Conv2d(width * c, 4 * c, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(4 * c)
         if s != 1 or in_channels != 4 * c:
             self.downsample = nn.Sequential(
@@ -46,16 +46,24 @@ class Bottleneck(nn.Module):
 class WideResNet50_2(nn.Module):
     """wide_resnet50_2 as described in wide_resnet50_2.net."""
 
-    def __init__(self, classes: int = 1000) -> None:
+    def __init__(self, classes: int = 1000, width: int = 2) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(Bottleneck(64, 64), *[Bottleneck(256, 64) for _ in range(2)])
-        self.layer2 = nn.Sequential(Bottleneck(256, 128, s=2), *[Bottleneck(512, 128) for _ in range(3)])
-        self.layer3 = nn.Sequential(Bottleneck(512, 256, s=2), *[Bottleneck(1024, 256) for _ in range(5)])
-        self.layer4 = nn.Sequential(Bottleneck(1024, 512, s=2), *[Bottleneck(2048, 512) for _ in range(2)])
+        self.layer1 = nn.Sequential(
+            Bottleneck(64, 64, width=width), *[Bottleneck(256, 64, width=width) for _ in range(2)]
+        )
+        self.layer2 = nn.Sequential(
+            Bottleneck(256, 128, s=2, width=width), *[Bottleneck(512, 128, width=width) for _ in range(3)]
+        )
+        self.layer3 = nn.Sequential(
+            Bottleneck(512, 256, s=2, width=width), *[Bottleneck(1024, 256, width=width) for _ in range(5)]
+        )
+        self.layer4 = nn.Sequential(
+            Bottleneck(1024, 512, s=2, width=width), *[Bottleneck(2048, 512, width=width) for _ in range(2)]
+        )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(2048, classes)
         self._init_weights()

@@ -10,33 +10,26 @@ import torch
 from torch import Tensor, nn
 
 
-class WideConvs(nn.Module):
+class WideConvs(nn.Sequential):
     """The `wide_convs` block of wrn28_10.net:11."""
 
-    def __init__(self, in_channels: int, c: int, s: int) -> None:
+    def __init__(self, in_channels: int, c: int, s: int, *, dropout: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, c, kernel_size=3, stride=s, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(c)
         self.relu = nn.ReLU(inplace=True)
-        self.dropout = nn.Dropout(p=0.0)
+        self.dropout = nn.Dropout(p=dropout)
         self.conv2 = nn.Conv2d(c, c, kernel_size=3, padding=1, bias=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.relu(x)
-        x = self.dropout(x)
-        return self.conv2(x)
 
 
 class FirstBlock(nn.Module):
     """The `first_block` block of wrn28_10.net:13."""
 
-    def __init__(self, in_channels: int, c: int, s: int) -> None:
+    def __init__(self, in_channels: int, c: int, s: int, *, dropout: int) -> None:
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.branch1 = WideConvs(in_channels, c, s)
+        self.branch1 = WideConvs(in_channels, c, s, dropout=dropout)
         self.branch2 = nn.Conv2d(in_channels, c, kernel_size=1, stride=s, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -50,11 +43,11 @@ class FirstBlock(nn.Module):
 class WideBlock(nn.Module):
     """The `wide_block` block of wrn28_10.net:12."""
 
-    def __init__(self, in_channels: int, c: int) -> None:
+    def __init__(self, in_channels: int, c: int, *, dropout: int) -> None:
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.wide_convs = WideConvs(in_channels, c, 1)
+        self.wide_convs = WideConvs(in_channels, c, 1, dropout=dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.bn1(x)
@@ -66,16 +59,24 @@ class WideBlock(nn.Module):
 class WRN28_10(nn.Module):
     """wrn28_10 as described in wrn28_10.net."""
 
-    def __init__(self, classes: int = 10) -> None:
+    def __init__(self, classes: int = 10, dropout: int = 0, k: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, kernel_size=3, padding=1, bias=False)
-        self.conv2 = nn.Sequential(FirstBlock(16, 160, 1), *[WideBlock(160, 160) for _ in range(3)])
-        self.conv3 = nn.Sequential(FirstBlock(160, 320, 2), *[WideBlock(320, 320) for _ in range(3)])
-        self.conv4 = nn.Sequential(FirstBlock(320, 640, 2), *[WideBlock(640, 640) for _ in range(3)])
-        self.bn1 = nn.BatchNorm2d(640)
+        self.conv2 = nn.Sequential(
+            FirstBlock(16, 16 * k, 1, dropout=dropout), *[WideBlock(16 * k, 16 * k, dropout=dropout) for _ in range(3)]
+        )
+        self.conv3 = nn.Sequential(
+            FirstBlock(16 * k, 32 * k, 2, dropout=dropout),
+            *[WideBlock(32 * k, 32 * k, dropout=dropout) for _ in range(3)],
+        )
+        self.conv4 = nn.Sequential(
+            FirstBlock(32 * k, 64 * k, 2, dropout=dropout),
+            *[WideBlock(64 * k, 64 * k, dropout=dropout) for _ in range(3)],
+        )
+        self.bn1 = nn.BatchNorm2d(64 * k)
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(640, classes)
+        self.fc = nn.Linear(64 * k, classes)
         self._init_weights()
 
     def _init_weights(self) -> None:
