@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="activation dtype for the memory figures")
     c.add_argument("--optimizer", default="sgd", choices=["sgd", "momentum", "adam", "adamw"],
                    help="optimizer state in the training-memory estimate")
+    _check_extras(c)
     k = sub.add_parser("compile", help="write standalone PyTorch source", epilog=EXAMPLES_COMPILE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(k)
@@ -128,6 +129,7 @@ def cmd_check(args) -> int:
     if not 1 <= args.batch <= MAX_BATCH:
         raise UsageError(f"--batch must be between 1 and {MAX_BATCH:,}, found {_shown(str(args.batch), 30)}")
     rep = _front(args)
+    _check_budgets(rep, args)
     if args.json:
         doc = R.to_json(rep, args.batch, args.dtype, args.optimizer)
         # indented for people at a terminal; compact (and C-encoded, 10x faster) for programs
@@ -135,6 +137,19 @@ def cmd_check(args) -> int:
     else:
         _out(R.table(rep, None if args.depth == 0 else args.depth, args.batch, args.dtype, args.optimizer) + "\n")
     return 0
+
+
+def _check_extras(c: argparse.ArgumentParser) -> None:
+    """`check`'s budgets and output formats."""
+    c.add_argument("--assert", dest="asserts", action="append", default=[], metavar="BUDGET",
+                   help="a budget, as the `assert` statement writes it: 'macs < 4G', "
+                        "'memory(batch=32, dtype=bf16, optimizer=adamw) < 16GiB' (repeatable; exit 1 if exceeded)")
+
+
+def _check_budgets(rep, args) -> None:
+    from . import budget
+
+    budget.enforce_flags(rep, args.asserts)
 
 
 def cmd_compile(args) -> int:
