@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import json
 import os
 import signal
 import stat
@@ -124,18 +123,11 @@ def _front(args):
 
 
 def cmd_check(args) -> int:
-    from . import report as R
-
     if not 1 <= args.batch <= MAX_BATCH:
         raise UsageError(f"--batch must be between 1 and {MAX_BATCH:,}, found {_shown(str(args.batch), 30)}")
     rep = _front(args)
     _check_budgets(rep, args)
-    if args.json:
-        doc = R.to_json(rep, args.batch, args.dtype, args.optimizer)
-        # indented for people at a terminal; compact (and C-encoded, 10x faster) for programs
-        _out((json.dumps(doc, indent=1) if _isatty(sys.stdout) else json.dumps(doc)) + "\n")
-    else:
-        _out(R.table(rep, None if args.depth == 0 else args.depth, args.batch, args.dtype, args.optimizer) + "\n")
+    _out(_check_text(rep, args))
     return 0
 
 
@@ -144,12 +136,23 @@ def _check_extras(c: argparse.ArgumentParser) -> None:
     c.add_argument("--assert", dest="asserts", action="append", default=[], metavar="BUDGET",
                    help="a budget, as the `assert` statement writes it: 'macs < 4G', "
                         "'memory(batch=32, dtype=bf16, optimizer=adamw) < 16GiB' (repeatable; exit 1 if exceeded)")
+    c.add_argument("--format", choices=["table", "json", "markdown", "csv"], default=None,
+                   help="output format (default table; --json is --format json)")
 
 
 def _check_budgets(rep, args) -> None:
     from . import budget
 
     budget.enforce_flags(rep, args.asserts)
+
+
+def _check_text(rep, args) -> str:
+    from . import formats
+
+    fmt = "json" if args.json else args.format or "table"
+    # JSON is indented for people at a terminal; compact (and C-encoded, 10x faster) for programs
+    return formats.render(rep, fmt, None if args.depth == 0 else args.depth, args.batch, args.dtype,
+                          args.optimizer, indent=1 if _isatty(sys.stdout) else None)
 
 
 def cmd_compile(args) -> int:
