@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(k)
     k.add_argument("-o", "--output", default="-", help="output .py file, or - for stdout (default)")
     _diff_parser(sub)
+    _draw_parser(sub)
     return p
 
 
@@ -230,6 +231,49 @@ def cmd_diff(args) -> int:
         _out(json.dumps(diff.to_json(d, depth), indent=1 if _isatty(sys.stdout) else None) + "\n")
     else:
         _out(diff.table(d, depth) + "\n")
+    return 0
+
+
+# ------------------------------------------------------------------ draw
+
+EXAMPLES_DRAW = """examples:
+  netdsl draw resnet50 -o resnet50.svg
+  netdsl draw googlenet --depth 1 --direction LR -o googlenet.svg
+  netdsl draw densenet121 --format dot | dot -Tpng -o densenet121.png
+  netdsl draw mobilenet_v2 --format mermaid          (to standard output)
+"""
+
+
+def _draw_parser(sub) -> None:
+    d = sub.add_parser("draw", help="block diagram: SVG, DOT or Mermaid", epilog=EXAMPLES_DRAW,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(d)
+    d.add_argument("-o", "--output", default="-", help="output file, or - for stdout (default)")
+    d.add_argument("--depth", type=int, default=2, help="levels of stages and blocks drawn open (default 2)")
+    d.add_argument("--direction", choices=["TB", "LR"], default="TB", help="top to bottom (default) or left to right")
+    d.add_argument("--format", choices=["svg", "dot", "mermaid"], default=None,
+                   help="default: from the -o file's extension (.svg .dot .gv .mmd), else svg")
+
+
+def _draw_format(args) -> str:
+    if args.format:
+        return args.format
+    ext = os.path.splitext(args.output)[1].lower()
+    return {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid"}.get(ext, "svg")
+
+
+def cmd_draw(args) -> int:
+    from .draw import Drawing
+
+    if args.depth < 1:
+        raise UsageError(f"--depth must be at least 1, found {args.depth}")
+    target = None if args.output == "-" else output_target(args.output, args.network)  # before the work
+    text = Drawing(_front(args), args.depth, args.direction).render(_draw_format(args))
+    if target is None:
+        _out(text)
+        return 0
+    write_atomic(target, text, shown=args.output)
+    _err(f"wrote {args.output} ({len(text.encode('utf-8')):,} bytes)")
     return 0
 
 
@@ -484,7 +528,7 @@ def _run(argv: list[str]) -> int:
     if args.command is None:
         _out(parser.format_help())
         return 2
-    return {"check": cmd_check, "compile": cmd_compile, "diff": cmd_diff}[args.command](args)
+    return {"check": cmd_check, "compile": cmd_compile, "diff": cmd_diff, "draw": cmd_draw}[args.command](args)
 
 
 def main(argv: list[str] | None = None) -> int:
