@@ -263,7 +263,7 @@ def _draw_format(args) -> str:
 
 
 def cmd_draw(args) -> int:
-    from .draw import Drawing
+    from .drawing import Drawing
 
     if args.depth < 1:
         raise UsageError(f"--depth must be at least 1, found {args.depth}")

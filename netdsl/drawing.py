@@ -1,4 +1,4 @@
-"""Draw: a block diagram of a network as SVG (written here, no Graphviz needed), DOT or Mermaid.
+"""Drawing: a block diagram of a network as SVG (written here, no Graphviz needed), DOT or Mermaid.
 
 `drawing(report, depth, direction)` lays out the `diagram` of a checked network (frames laid out
 inside out, each by `layered`) and renders it. Text is set in a monospaced font whose advance
