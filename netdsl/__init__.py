@@ -20,7 +20,7 @@ import os
 from .errors import NetdslError, UsageError
 
 __version__ = "0.1.0"
-__all__ = ["NetdslError", "UsageError", "check", "checks", "compile", "compiles", "load", "loads",
+__all__ = ["NetdslError", "UsageError", "check", "checks", "compile", "compiles", "draw", "load", "loads",
            "__version__"]
 
 
@@ -266,6 +266,14 @@ def check(path_or_name, input_shape=None, **overrides):
 def checks(text: str, input_shape=None, name: str = "<string>", **overrides):
     """The same for source text held in a string."""
     return _checks("checks", text, input_shape, name, overrides)
+
+
+def draw(path_or_name, depth: int = 2, direction: str = "TB", input_shape=None, **overrides):
+    """The block diagram of a `.net` file or zoo network: a `drawing.Drawing` (`.svg()`, `.dot()`,
+    `.mermaid()`; a notebook shows it as SVG)."""
+    from .drawing import Drawing
+
+    return Drawing(_check("draw", path_or_name, input_shape, overrides), depth, direction)
 
 
 def compile(path_or_name, input_shape=None, **overrides) -> str:  # noqa: A001 - the verb of the tool

@@ -233,12 +233,24 @@ class Assign(NamedTuple):
     mode: str = "assign"  # assign | aux | replace
 
 
+class Assert(NamedTuple):
+    """`assert macs < 4G`: a budget on an analysed figure (checked after the cost analysis)."""
+
+    metric: str
+    args: tuple[CallArg, ...]  # memory(batch=32, dtype=bf16, optimizer=adamw)
+    op: str  # < <= > >= == !=
+    limit: str  # as written: 4G, 16GiB, 2.5e9
+    span: Span  # from the metric to the end of the limit
+    metric_span: Span
+    limit_span: Span
+
+
 class Statement(NamedTuple):
     chain: Chain
     span: Span
 
 
-Stmt = Network | Input | Defaults | Define | Include | Extends | Freeze | Init | Assign | Statement
+Stmt = Network | Input | Defaults | Define | Include | Extends | Freeze | Init | Assign | Assert | Statement
 
 
 class Program(NamedTuple):

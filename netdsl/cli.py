@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import json
 import os
 import signal
 import stat
@@ -71,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="netdsl", description="Check and compile .net descriptions of convolutional networks.",
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="commands:\n  check    shapes and cost table (no torch needed)\n"
-                       "  compile  readable PyTorch source\n\nsee `netdsl COMMAND --help`")
+                       "  compile  readable PyTorch source\n"
+                       "  diff     compare two networks\n"
+                       "  draw     block diagram (SVG, DOT, Mermaid)\n\nsee `netdsl COMMAND --help`")
     p.add_argument("--version", action="version", version=f"netdsl {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     c = sub.add_parser("check", help="check shapes and print the cost table", epilog=EXAMPLES_CHECK,
@@ -79,16 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     _common(c)
     c.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     c.add_argument("--depth", type=int, default=2, help="rows down to this block depth (default 2; 0 = all)")
+    _memory_options(c)
+    _check_extras(c)
+    k = sub.add_parser("compile", help="write standalone PyTorch source", epilog=EXAMPLES_COMPILE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(k)
+    k.add_argument("-o", "--output", default="-", help="output .py file, or - for stdout (default)")
+    _diff_parser(sub)
+    _draw_parser(sub)
+    return p
+
+
+def _memory_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--batch", type=int, default=1, help="batch size for the memory figures (default 1)")
     c.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16", "float64"],
                    help="activation dtype for the memory figures")
     c.add_argument("--optimizer", default="sgd", choices=["sgd", "momentum", "adam", "adamw"],
                    help="optimizer state in the training-memory estimate")
-    k = sub.add_parser("compile", help="write standalone PyTorch source", epilog=EXAMPLES_COMPILE,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(k)
-    k.add_argument("-o", "--output", default="-", help="output .py file, or - for stdout (default)")
-    return p
 
 
 def _limits(args):
@@ -113,28 +121,54 @@ def _shown(path: str, keep: int = 80) -> str:
     return path if len(path) <= keep else f"{path[:keep]}... ({len(path)} characters)"
 
 
-def _front(args):
+def _front(args, network: str | None = None, defines: dict | None = None, input_shape=None):
+    """The checked report of `args.network` (or of one side of a diff: `network`, `defines`, `input_shape`)."""
     from .pipeline import front_end_file
 
+    network = args.network if network is None else network
+    defines = dict(args.defines) if defines is None else defines
+    input_shape = args.input if input_shape is None else input_shape
     try:
-        return front_end_file(args.network, dict(args.defines), args.input, _limits(args))
+        return front_end_file(network, defines, input_shape, _limits(args))
     except OSError as e:  # e.g. ENAMETOOLONG from resolving a name (sources.resolve lets it through)
-        raise UsageError(f"cannot read {_shown(e.filename or args.network)}: {e.strerror or e}") from None
+        raise UsageError(f"cannot read {_shown(e.filename or network)}: {e.strerror or e}") from None
 
 
 def cmd_check(args) -> int:
-    from . import report as R
+    _check_batch(args)
+    rep = _front(args)
+    _check_budgets(rep, args)
+    _out(_check_text(rep, args))
+    return 0
 
+
+def _check_batch(args) -> None:
     if not 1 <= args.batch <= MAX_BATCH:
         raise UsageError(f"--batch must be between 1 and {MAX_BATCH:,}, found {_shown(str(args.batch), 30)}")
-    rep = _front(args)
-    if args.json:
-        doc = R.to_json(rep, args.batch, args.dtype, args.optimizer)
-        # indented for people at a terminal; compact (and C-encoded, 10x faster) for programs
-        _out((json.dumps(doc, indent=1) if _isatty(sys.stdout) else json.dumps(doc)) + "\n")
-    else:
-        _out(R.table(rep, None if args.depth == 0 else args.depth, args.batch, args.dtype, args.optimizer) + "\n")
-    return 0
+
+
+def _check_extras(c: argparse.ArgumentParser) -> None:
+    """`check`'s budgets and output formats."""
+    c.add_argument("--assert", dest="asserts", action="append", default=[], metavar="BUDGET",
+                   help="a budget, as the `assert` statement writes it: 'macs < 4G', "
+                        "'memory(batch=32, dtype=bf16, optimizer=adamw) < 16GiB' (repeatable; exit 1 if exceeded)")
+    c.add_argument("--format", choices=["table", "json", "markdown", "csv"], default=None,
+                   help="output format (default table; --json is --format json)")
+
+
+def _check_budgets(rep, args) -> None:
+    from . import budget
+
+    budget.enforce_flags(rep, args.asserts)
+
+
+def _check_text(rep, args) -> str:
+    from . import formats
+
+    fmt = "json" if args.json else args.format or "table"
+    # JSON is indented for people at a terminal; compact (and C-encoded, 10x faster) for programs
+    return formats.render(rep, fmt, None if args.depth == 0 else args.depth, args.batch, args.dtype,
+                          args.optimizer, indent=1 if _isatty(sys.stdout) else None)
 
 
 def cmd_compile(args) -> int:
@@ -148,6 +182,98 @@ def cmd_compile(args) -> int:
         return 0
     write_atomic(target, text, shown=args.output)
     _err(f"wrote {args.output} ({text.count(chr(10))} lines)")
+    return 0
+
+
+# ------------------------------------------------------------------ diff
+
+EXAMPLES_DIFF = """examples:
+  netdsl diff resnet50 resnext50_32x4d
+  netdsl diff resnet50 resnet50_transfer --depth 1
+  netdsl diff vgg16 vgg16 -DB classes=10     the same file, one side with classes=10
+  netdsl diff a.net b.net --json
+"""
+
+
+def _diff_parser(sub) -> None:
+    d = sub.add_parser("diff", help="compare two networks: shapes, params, MACs, memory", epilog=EXAMPLES_DIFF,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("a", help="network A: a .net file or a zoo name")
+    d.add_argument("b", help="network B: a .net file or a zoo name")
+    for flag, dest, side in (("-D", "defines", "both sides"), ("-DA", "defines_a", "A only"),
+                             ("-DB", "defines_b", "B only")):
+        d.add_argument(flag, dest=dest, action="append", type=_define, default=[], metavar="NAME=VALUE",
+                       help=f"override a network parameter of {side} (repeatable)")
+    for flag, dest, side in (("--input", "input", "both sides"), ("--input-a", "input_a", "A"),
+                             ("--input-b", "input_b", "B")):
+        d.add_argument(flag, dest=dest, type=_dims, metavar="CxHxW", help=f"input shape of {side}")
+    d.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    d.add_argument("--depth", type=int, default=2, help="rows down to this block depth (default 2; 0 = all)")
+    _memory_options(d)
+    for f in ("--max-layers", "--max-repeat", "--max-depth"):
+        d.add_argument(f, type=int, metavar="N", help="as in `check`")
+    d.add_argument("--debug", action="store_true", help="show Python tracebacks")
+
+
+def cmd_diff(args) -> int:
+    from . import diff
+
+    _check_batch(args)
+    sides = []
+    for net, own, shape in ((args.a, args.defines_a, args.input_a), (args.b, args.defines_b, args.input_b)):
+        defines = {**dict(args.defines), **dict(own)}
+        sides.append(diff.Side(_front(args, net, defines, shape or args.input), defines))
+    d = diff.diff(*sides, args.batch, args.dtype, args.optimizer)
+    depth = None if args.depth == 0 else args.depth
+    if args.json:
+        import json
+
+        _out(json.dumps(diff.to_json(d, depth), indent=1 if _isatty(sys.stdout) else None) + "\n")
+    else:
+        _out(diff.table(d, depth) + "\n")
+    return 0
+
+
+# ------------------------------------------------------------------ draw
+
+EXAMPLES_DRAW = """examples:
+  netdsl draw resnet50 -o resnet50.svg
+  netdsl draw googlenet --depth 1 --direction LR -o googlenet.svg
+  netdsl draw densenet121 --format dot | dot -Tpng -o densenet121.png
+  netdsl draw mobilenet_v2 --format mermaid          (to standard output)
+"""
+
+
+def _draw_parser(sub) -> None:
+    d = sub.add_parser("draw", help="block diagram: SVG, DOT or Mermaid", epilog=EXAMPLES_DRAW,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(d)
+    d.add_argument("-o", "--output", default="-", help="output file, or - for stdout (default)")
+    d.add_argument("--depth", type=int, default=2, help="levels of stages and blocks drawn open (default 2)")
+    d.add_argument("--direction", choices=["TB", "LR"], default="TB", help="top to bottom (default) or left to right")
+    d.add_argument("--format", choices=["svg", "dot", "mermaid"], default=None,
+                   help="default: from the -o file's extension (.svg .dot .gv .mmd), else svg")
+
+
+def _draw_format(args) -> str:
+    if args.format:
+        return args.format
+    ext = os.path.splitext(args.output)[1].lower()
+    return {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid"}.get(ext, "svg")
+
+
+def cmd_draw(args) -> int:
+    from .drawing import Drawing
+
+    if args.depth < 1:
+        raise UsageError(f"--depth must be at least 1, found {args.depth}")
+    target = None if args.output == "-" else output_target(args.output, args.network)  # before the work
+    text = Drawing(_front(args), args.depth, args.direction).render(_draw_format(args))
+    if target is None:
+        _out(text)
+        return 0
+    write_atomic(target, text, shown=args.output)
+    _err(f"wrote {args.output} ({len(text.encode('utf-8')):,} bytes)")
     return 0
 
 
@@ -402,7 +528,7 @@ def _run(argv: list[str]) -> int:
     if args.command is None:
         _out(parser.format_help())
         return 2
-    return {"check": cmd_check, "compile": cmd_compile}[args.command](args)
+    return {"check": cmd_check, "compile": cmd_compile, "diff": cmd_diff, "draw": cmd_draw}[args.command](args)
 
 
 def main(argv: list[str] | None = None) -> int:

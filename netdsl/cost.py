@@ -73,6 +73,11 @@ class Report:
         saved = self.total.saved * batch * DTYPE_BYTES[dtype]
         return weights + grads + state + saved
 
+    def _repr_html_(self) -> str:  # a notebook shows the report as a table
+        from .formats import html
+
+        return html(self)
+
 
 def analyze(net: Net) -> Report:
     """Annotate every node with params / macs / activations and total them."""

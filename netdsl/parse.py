@@ -24,7 +24,7 @@ from .errors import NetdslError, NetdslLimitError, NetdslSyntaxError, Span
 # Words with a meaning of their own; they cannot name layers, blocks or tensors.
 KEYWORDS = frozenset(
     "network input defaults define if then else include extends freeze except init aux replace "
-    "and or not".split()
+    "assert and or not".split()
 )
 
 # How the parser's terminals read in an error message.
@@ -36,6 +36,7 @@ TOKEN_WORDS = {
     "XNUM": "channels like x64",
     "PNUM": "padding like p1",
     "STRING": 'a quoted string like "blocks.net"',
+    "QUANTITY": "a limit like 4G, 25M or 16GiB",
     "COMPARE": "a comparison (== != < <= > >=)",
     "_NL": "end of line",
     "$END": "end of file",
@@ -123,7 +124,7 @@ _GROUPS = (
     (_STATEMENT_START | _ITEM_START,
      "a statement (a layer like `conv 3x3 x64`, a block, `define`, `input`, ...)",
      frozenset({"NETWORK", "DEFINE", "INPUT", "DEFAULTS", "INCLUDE", "EXTENDS", "FREEZE", "INIT", "AUX",
-                "REPLACE", "NAME", "DIMS", "LPAR", "LBRACE", "SEMICOLON", "_NL", "$END"})),
+                "REPLACE", "ASSERT", "NAME", "DIMS", "LPAR", "LBRACE", "SEMICOLON", "_NL", "$END"})),
     (_ITEM_START,
      "a layer, block or define call (`3x3:64`, `relu`, `residual<...>`, `f(64)`)",
      _ITEM_START | {"SEMICOLON", "_NL"}),
@@ -391,6 +392,7 @@ _STATEMENT_EXAMPLES = {
     "init": "init kaiming",
     "aux": "aux aux1 = avgpool 5x5/3 > flatten > linear 10",
     "replace": "replace fc = linear 10",
+    "assert": "assert macs < 4G  /  assert memory(batch=32, dtype=bf16, optimizer=adamw) < 16GiB",
 }
 
 
@@ -780,6 +782,16 @@ class _ToAst(Transformer_NonRecursive):
 
     def replace(self, meta, c):
         return A.Assign(str(c[0]), c[1], self._s(meta), _tspan(self.file, c[0]), mode="replace")
+
+    def budget_args(self, meta, c):
+        return tuple(x for x in c if x is not None)
+
+    def assert_(self, meta, c):
+        metric, args, op, limit = c
+        span = Span(self.file, metric.line, metric.column, limit.end_line or limit.line,
+                    limit.end_column or limit.column + 1)
+        return A.Assert(str(metric), args or (), str(op), str(limit), span, _tspan(self.file, metric),
+                        _tspan(self.file, limit))
 
     def statement(self, meta, c):
         return A.Statement(c[0], self._s(meta))

@@ -1,6 +1,6 @@
 """The thin orchestrator: text -> AST -> linked program -> graph IR -> checked, named, costed IR.
 
-    parse -> link -> expand -> shapes -> layout -> cost
+    parse -> link -> expand -> shapes -> layout -> cost -> budgets (`assert`)
 
 Everything that reads `.net` input goes through `front_end`; the back ends (`lower`, `codegen`)
 start from its result. This is the one boundary errors about the input leave through: each gets
@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import os
 
-from . import cost, expand, layout, link, parse, shapes, sources
+from . import budget, cost, expand, layout, link, parse, shapes, sources
 from .cost import Report
 from .errors import NetdslError
 from .limits import Limits
@@ -30,10 +30,13 @@ def front_end(text: str, file: str = "<string>", overrides: dict[str, str] | Non
     try:
         program = parse.parse(text, file)
         linked = link.link(program, smap, overrides, limits)
+        budgets = budget.collect(linked)
         net = expand.expand(linked, input_shape, limits)
         shapes.infer(net)
         layout.assign_names(net)
-        return cost.analyze(net)
+        report = cost.analyze(net)
+        budget.enforce(report, budgets)
+        return report
     except NetdslError as e:
         e.with_sources(smap)
         raise

@@ -25,6 +25,7 @@ class Row:
     depth: int
     aux: bool = False
     children: list[Row] = field(default_factory=list)
+    outputs: int = 0  # output values of every layer in it, one image (its forward activation memory)
 
 
 def _args_text(node: dict) -> str:
@@ -45,7 +46,7 @@ def _scope_op(scope: Scope) -> str:
 def _node_row(net: Net, nid: int, depth: int) -> Row:
     n = net.node(nid)
     return Row(n.get("path") or n["op"], _args_text(n), n["span"].line, n["span"].file, n["shape"], n["params"],
-               n["macs"], depth, n.get("aux", False))
+               n["macs"], depth, n.get("aux", False), outputs=n["out_numel"])
 
 
 def _scope_row(net: Net, scope: Scope, depth: int) -> Row:
@@ -53,7 +54,7 @@ def _scope_row(net: Net, scope: Scope, depth: int) -> Row:
     out = net.node(scope.output).get("shape") if scope.output is not None else None
     aux = scope.aux or any(net.node(n).get("aux") for n in scope.nodes())
     row = Row(scope.path or scope.label, _scope_op(scope), scope.span.line, scope.span.file, out, t.params, t.macs,
-              depth, aux)
+              depth, aux, outputs=t.outputs)
     for mem in scope.members:
         row.children.append(_member_row(net, mem, depth + 1))
     return row

@@ -29,6 +29,7 @@ def test_wheel_contents(wheel, root):
     for net in (root / "networks").glob("*.net"):
         assert f"netdsl/networks/{net.name}" in names
     assert any(n.startswith("netdsl/templates/") for n in names)
+    assert {"netdsl/schemas/check.schema.json", "netdsl/schemas/diff.schema.json"} <= names
 
 
 @pytest.mark.slow

@@ -1,0 +1,249 @@
+"""Diff: two analysed networks side by side, aligned by module path and block structure.
+
+The rows of both reports (the module tree of `netdsl check`) are aligned level by level: rows with
+the same module path pair up, in order (a longest common subsequence of the paths, so that an
+inserted or removed stage does not shift everything after it); where paths differ between two
+matched ones, the rows pair up by position as long as both sides have one (a renamed or rewritten
+block is "changed"), and the rest are "added" (only in B) or "removed" (only in A). A paired row is
+"changed" when its op, output shape, params or MACs differ. Per row: output shape, params, MACs and
+forward activation memory; totals add trainable params, activations and the training-memory
+estimate (a whole-network figure: a peak is not a sum of per-layer parts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+from . import report as R
+from .cost import DTYPE_BYTES, Report
+
+SAME, CHANGED, ADDED, REMOVED = "same", "changed", "added", "removed"
+MARKS = {SAME: " ", CHANGED: "~", ADDED: "+", REMOVED: "-"}
+
+
+@dataclass
+class Side:
+    """One network of a diff: its report and how it was asked for (-D values, input)."""
+
+    report: Report
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        net = self.report.net
+        given = ", ".join(f"{k}={v}" for k, v in self.overrides.items())
+        return f"{net.name}({given})" if given else net.name
+
+
+@dataclass
+class DiffRow:
+    status: str
+    depth: int
+    a: R.Row | None
+    b: R.Row | None
+    children: list[DiffRow] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        a, b = self.a, self.b
+        if a is not None and b is not None and a.name != b.name:
+            return f"{a.name} -> {b.name}"
+        return (a or b).name
+
+
+@dataclass
+class Diff:
+    a: Side
+    b: Side
+    rows: list[DiffRow]
+    batch: int = 1
+    dtype: str = "float32"
+    optimizer: str = "sgd"
+
+    def walk(self, depth: int | None) -> list[DiffRow]:
+        """The rows down to `depth` (None: all), in table order."""
+        out: list[DiffRow] = []
+
+        def visit(rows):
+            for r in rows:
+                out.append(r)
+                if depth is None or r.depth + 1 < depth:
+                    visit(r.children)
+
+        visit(self.rows)
+        return out
+
+    def totals(self) -> list[tuple[str, int, int]]:
+        """(figure, A, B) for every whole-network figure."""
+        a, b = self.a.report, self.b.report
+        figures = [("params", lambda r: r.total.params), ("trainable_params", lambda r: r.total.trainable),
+                   ("macs", lambda r: r.total.macs), ("activations", lambda r: r.total.activations),
+                   ("activation_bytes", lambda r: r.activation_bytes(self.batch, self.dtype)),
+                   ("training_bytes", lambda r: r.training_bytes(self.batch, self.dtype, self.optimizer))]
+        return [(name, f(a), f(b)) for name, f in figures]
+
+
+def _same(a: R.Row, b: R.Row) -> bool:
+    return (a.op, a.output_shape, a.params, a.macs) == (b.op, b.output_shape, b.params, b.macs)
+
+
+def _one_side(row: R.Row, status: str, depth: int) -> DiffRow:
+    a, b = (row, None) if status == REMOVED else (None, row)
+    return DiffRow(status, depth, a, b, [_one_side(c, status, depth + 1) for c in row.children])
+
+
+def _pair(a: R.Row, b: R.Row, depth: int) -> DiffRow:
+    children = align(a.children, b.children, depth + 1)
+    changed = not _same(a, b) or a.name != b.name or any(c.status != SAME for c in children)
+    return DiffRow(CHANGED if changed else SAME, depth, a, b, children)
+
+
+def align(rows_a: list[R.Row], rows_b: list[R.Row], depth: int = 0) -> list[DiffRow]:
+    """Pair two lists of sibling rows (see the module's docstring)."""
+    out: list[DiffRow] = []
+    names_a = [r.name for r in rows_a]
+    names_b = [r.name for r in rows_b]
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, names_a, names_b, autojunk=False).get_opcodes():
+        if tag == "equal" or tag == "replace":
+            paired = min(i2 - i1, j2 - j1)
+            out += [_pair(rows_a[i1 + k], rows_b[j1 + k], depth) for k in range(paired)]
+            i1, j1 = i1 + paired, j1 + paired
+        out += [_one_side(r, REMOVED, depth) for r in rows_a[i1:i2]]
+        out += [_one_side(r, ADDED, depth) for r in rows_b[j1:j2]]
+    return out
+
+
+def diff(a: Side, b: Side, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> Diff:
+    return Diff(a, b, align(R.rows(a.report), R.rows(b.report)), batch, dtype, optimizer)
+
+
+# ------------------------------------------------------------------ text
+
+
+def _signed(n: int) -> str:
+    return f"{n:+,}" if n else "0"
+
+
+def relative(a: int, b: int) -> float | None:
+    """(b - a) / a; None when A is 0 (no relative change from nothing)."""
+    return None if a == 0 else (b - a) / a
+
+
+def _rel_text(a: int, b: int) -> str:
+    rel = relative(a, b)
+    if rel is None:
+        return "new" if b else ""
+    if a == b:
+        return "0%"
+    text = f"{rel:+.2%}"
+    return text if text not in ("+0.00%", "-0.00%") else f"{text[0]}<0.01%"
+
+
+def _arrow(a: str, b: str) -> str:
+    return a if a == b else f"{a} -> {b}"
+
+
+def _cell(row: DiffRow, get, fmt=str) -> str:
+    va = fmt(get(row.a)) if row.a is not None else ""
+    vb = fmt(get(row.b)) if row.b is not None else ""
+    if row.a is None or row.b is None:
+        return va or vb
+    return _arrow(va, vb)
+
+
+def _delta(row: DiffRow, get) -> int:
+    return (get(row.b) if row.b is not None else 0) - (get(row.a) if row.a is not None else 0)
+
+
+def _bytes_delta(n: int) -> str:
+    if n == 0:
+        return "0"
+    return ("+" if n > 0 else "-") + R.human_bytes(abs(n))
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_TOTAL_LABELS = {"params": "Params", "trainable_params": "  trainable", "macs": "MACs",
+                 "activations": "Activations", "activation_bytes": "Forward activation memory",
+                 "training_bytes": "Training memory estimate"}
+
+
+def _total_text(name: str, n: int) -> str:
+    return R.human_bytes(n) if name.endswith("bytes") else f"{n:,}"
+
+
+def table(d: Diff, depth: int | None = 2) -> str:
+    """The diff as people read it: every row down to `depth`, marked, then the totals."""
+    per_value = DTYPE_BYTES[d.dtype] * d.batch
+    head = ("", "Layer", "Op", "Output", "ΔParams", "ΔMACs", "ΔAct. memory")
+    body = []
+    for r in d.walk(depth):
+        body.append((MARKS[r.status], "  " * r.depth + r.name, _fit(_cell(r, lambda x: x.op), 48),
+                     _cell(r, lambda x: x.output_shape, R._fmt_shape), _signed(_delta(r, lambda x: x.params)),
+                     _signed(_delta(r, lambda x: x.macs)), _bytes_delta(_delta(r, lambda x: x.outputs) * per_value)))
+    widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
+
+    def line(cols):
+        cells = zip(cols, widths, strict=True)
+        return "  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(cells)).rstrip()
+
+    sep = "-" * len(line(head))
+    a, b = d.a, d.b
+    counts = {s: sum(1 for r in d.walk(depth) if r.status == s) for s in (CHANGED, ADDED, REMOVED)}
+    lines = [f"A: {_side_line(a)}", f"B: {_side_line(b)}", sep, line(head), sep, *(line(x) for x in body), sep,
+             f"rows: {counts[CHANGED]} changed (~), {counts[ADDED]} added (+), {counts[REMOVED]} removed (-); "
+             f"memory for batch {d.batch}, {d.dtype}, {d.optimizer}"]
+    tot = [(_TOTAL_LABELS[n], _total_text(n, va), _total_text(n, vb),
+            (_bytes_delta(vb - va) if n.endswith("bytes") else _signed(vb - va)), _rel_text(va, vb))
+           for n, va, vb in d.totals()]
+    tot.insert(0, ("", "A", "B", "change", "relative"))
+    tw = [max(len(t[i]) for t in tot) for i in range(5)]
+    lines += ["  ".join((t[0].ljust(tw[0]), *(c.rjust(w) for c, w in zip(t[1:], tw[1:], strict=True)))).rstrip()
+              for t in tot]
+    return "\n".join(lines)
+
+
+def _side_line(s: Side) -> str:
+    net = s.report.net
+    out = net.node(net.output_node)["shape"]
+    return f"{s.title}  ({net.file}, input {R._fmt_shape(net.input_shape)} -> output {R._fmt_shape(out)})"
+
+
+# ------------------------------------------------------------------ JSON
+
+
+def _row_side(r: R.Row | None, per_value: int) -> dict | None:
+    if r is None:
+        return None
+    return {"name": r.name, "op": r.op, "output_shape": list(r.output_shape) if r.output_shape else None,
+            "params": r.params, "macs": r.macs, "activation_bytes": r.outputs * per_value}
+
+
+def _side_json(s: Side) -> dict:
+    net = s.report.net
+    return {"name": net.name, "file": net.file, "input_shape": list(net.input_shape),
+            "output_shape": list(net.node(net.output_node)["shape"]), "parameters": dict(net.params),
+            "overrides": dict(s.overrides)}
+
+
+def to_json(d: Diff, depth: int | None = 2) -> dict:
+    from .formats import SCHEMA_VERSION
+
+    per_value = DTYPE_BYTES[d.dtype] * d.batch
+    rows = []
+    for r in d.walk(depth):
+        rows.append({"status": r.status, "depth": r.depth, "name": r.name, "a": _row_side(r.a, per_value),
+                     "b": _row_side(r.b, per_value),
+                     "delta": {"params": _delta(r, lambda x: x.params), "macs": _delta(r, lambda x: x.macs),
+                               "activation_bytes": _delta(r, lambda x: x.outputs) * per_value}})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "a": _side_json(d.a),
+        "b": _side_json(d.b),
+        "memory": {"batch": d.batch, "dtype": d.dtype, "optimizer": d.optimizer},
+        "totals": {n: {"a": va, "b": vb, "delta": vb - va, "relative": relative(va, vb)} for n, va, vb in d.totals()},
+        "rows": rows,
+    }

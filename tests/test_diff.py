@@ -1,0 +1,99 @@
+"""`netdsl diff A B`: alignment, deltas, totals, JSON, per-side overrides, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from zoo import golden, report
+
+from netdsl import diff, formats
+from netdsl.cli import main
+
+GOLDEN = Path(__file__).parent / "golden" / "diff"
+CASES = {
+    "resnet50_resnext50_32x4d.txt": ["diff", "resnet50", "resnext50_32x4d"],
+    "resnet50_resnet50_transfer.txt": ["diff", "resnet50", "resnet50_transfer", "--depth", "1"],
+    "vgg16_classes10.txt": ["diff", "vgg16", "vgg16", "-DB", "classes=10", "--depth", "1"],
+    "resnet18_resnet34.json": ["diff", "resnet18", "resnet34", "--json", "--batch", "32", "--dtype", "bfloat16"],
+}
+
+
+def _run(capsys, argv) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_diff_golden(name, capsys):
+    code, out, err = _run(capsys, CASES[name])
+    assert code == 0, err
+    golden(GOLDEN / name, out)
+
+
+def _diff(a, b, a_over=None, b_over=None) -> diff.Diff:
+    return diff.diff(diff.Side(report(a, **(a_over or {}))), diff.Side(report(b, **(b_over or {}))))
+
+
+def test_a_network_against_itself_has_no_change():
+    d = _diff("googlenet", "googlenet")
+    assert {r.status for r in d.walk(None)} == {diff.SAME}
+    assert all(a == b for _, a, b in d.totals())
+
+
+def test_deeper_resnet_adds_blocks_where_they_are():
+    d = _diff("resnet18", "resnet34")
+    added = [r.name for r in d.walk(2) if r.status == diff.ADDED]
+    assert added == ["layer1.2", "layer2.2", "layer2.3", "layer3.2", "layer3.3", "layer3.4", "layer3.5", "layer4.2"]
+    assert [r.name for r in d.walk(1) if r.status == diff.CHANGED] == ["layer1", "layer2", "layer3", "layer4"]
+    totals = {n: (a, b) for n, a, b in d.totals()}
+    assert totals["params"] == (11_689_512, 21_797_672)
+
+
+def test_the_other_way_round_removes_them():
+    d = _diff("resnet34", "resnet18")
+    assert sum(r.status == diff.REMOVED for r in d.walk(2)) == 8
+
+
+def test_changed_head_only():
+    d = _diff("vgg16", "vgg16", b_over={"classes": 10})
+    changed = [r for r in d.walk(None) if r.status != diff.SAME]
+    assert [r.name for r in changed] == ["classifier", "classifier.6"]
+    assert changed[1].a.output_shape == (1000,) and changed[1].b.output_shape == (10,)
+
+
+def test_json_matches_the_shipped_schema(capsys):
+    jsonschema = pytest.importorskip("jsonschema")
+    code, out, _ = _run(capsys, ["diff", "resnet50", "resnet50_transfer", "--json", "--depth", "0"])
+    assert code == 0
+    doc = json.loads(out)
+    jsonschema.validate(doc, formats.schema("diff"))
+    assert doc["totals"]["trainable_params"]["b"] == 6_147
+    assert doc["rows"][-1]["status"] == "changed" and doc["rows"][-1]["name"] == "fc"
+
+
+def test_per_side_input_and_overrides(capsys):
+    code, out, err = _run(capsys, ["diff", "resnet18", "resnet18", "--input-b", "3x128x128", "-DA", "classes=10",
+                                   "--depth", "1"])
+    assert code == 0, err
+    assert "B: resnet18  (resnet18.net, input 3x128x128 -> output 1000)" in out
+    assert "A: resnet18(classes=10)" in out
+
+
+def test_bad_side_is_a_located_error(capsys, monkeypatch):
+    fixtures = Path(__file__).parent / "fixtures" / "errors"
+    monkeypatch.chdir(fixtures)
+    for name in ("shape_concat_branch_mismatch", "budget_exceeded_macs", "syntax_unclosed_block"):
+        code, out, err = _run(capsys, ["diff", "lenet5", f"{name}.net"])
+        assert code == 1 and out == ""
+        assert err == (fixtures / f"{name}.expected").read_text(encoding="utf-8")
+
+
+def test_unknown_side_is_a_usage_error(capsys):
+    code, _, err = _run(capsys, ["diff", "resnet50", "resnet5O"])
+    assert code == 2 and "resnet5O" in err
+    code, _, err = _run(capsys, ["diff", "resnet50", "resnet50", "-DB", "clases=3"])
+    assert code == 2 and "clases" in err
