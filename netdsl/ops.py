@@ -403,8 +403,10 @@ def _conv_text(op: str):
     def text(a, ins):
         s = a["stride"]
         out = f"{op} {_size_text(a['kernel'])}/{s if isinstance(s, int) else 'x'.join(map(str, s))}"
-        if op == "conv":
+        if op == "conv" and a["out"] is not None:
             out += f" x{a['out']}"
+        elif op == "conv":  # channels from the input: DenseNet's compression
+            out += f" x{conv_out_channels(a, ins[0][0])} (ratio {a['ratio']:g})"
         if a.get("groups", 1) != 1:
             out += f" g{a['groups']}"
         return out

@@ -156,3 +156,12 @@ def test_join_keeps_a_named_inner_join():
     assert [len(j["inputs"]) for j in joins] == [2, 2]  # a named inner join is a tensor: kept
     with pytest.raises(NetdslError):
         params("join(columns=2)<3x3:4 | 3x3:4>\n")
+
+
+def test_a_conv_sized_by_ratio_reports_its_channels():
+    r = netdsl.checks("conv 3x3 p1 x64\nconv 1x1 ratio=0.5\n", input_shape=(3, 8, 8))
+    rows = [n for n in r.net.op_nodes() if r.net.node(n)["op"] == "conv"]
+    from netdsl import ops
+
+    node = r.net.node(rows[-1])
+    assert ops.REGISTRY["conv"].describe(node["args"], node["in_shapes"]) == "conv 1x1/1 x32 (ratio 0.5)"
