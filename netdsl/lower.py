@@ -23,21 +23,18 @@ from dataclasses import dataclass, field
 
 from . import ast as A
 from . import exposure, ops, weights
+from .classes import NoMerge, Variant, name_classes
 from .codemodel import (
     Assign,
     Call,
     ClassModel,
     CodeModel,
-    Comp,
     Expr,
     For,
     If,
     Kw,
     Param,
     Raw,
-    Return,
-    Star,
-    Table,
     flat,
     stmt_key,
 )
@@ -130,23 +127,6 @@ class _Ctx:
 
 
 @dataclass
-class _Variant:
-    """One distinct class text of a family, before classes are named."""
-
-    family: str
-    model: ClassModel
-    first_name: str | None  # the define's class name (None: an anonymous block)
-    stem: str
-    branch: int | None = None  # which branch of the define's `if` its instances take
-    cond: tuple[str, str] | None = None  # that branch's condition as Python, and a word for it
-    placeholder: str = ""
-
-
-class _NoMerge(Exception):
-    """The instances of a define took both branches of its `if`, but one branch in several ways."""
-
-
-@dataclass
 class _Built:
     model: ClassModel
     out_sym: Sym
@@ -162,7 +142,7 @@ class Lowerer:
         self.file = file_text(self.net.file)
         # classes are named at the end (`_name_classes`): until then a call names its class by a
         # placeholder, one per distinct class text (a "variant"), in order of first use
-        self.variants: dict[str, _Variant] = {}  # placeholder -> variant
+        self.variants: dict[tuple, Variant] = {}  # placeholder -> variant
         self.records: dict[Span, list] = {}  # Name span -> ["safe"/"unsafe"/("call", define, param)]
         self.global_names = Names()
         self.define_types = self._define_types()
@@ -299,7 +279,7 @@ class Lowerer:
         baked = {param_of[k] for k in ctx.lost if k in param_of}
         self.fixed = exposure.unsafe_params(self.src, self.records, self.expose) | baked
         model = built.model
-        classes = self._name_classes([model])
+        classes = name_classes(list(self.variants.values()), [model], self.global_names)
         model.name = self.net_class
         model.params = params
         model.init[:0] = self._fixed_params()
@@ -854,7 +834,7 @@ class Lowerer:
                 ctx.lose(subst.get(key))
         self._relay(child, ctx, subst)
         # the define's `if`: when its instances take both branches, the two classes become one that
-        # takes every parameter and decides in __init__ (`_merged`)
+        # takes every parameter and decides in __init__ (`classes.merged`)
         branch, cond = None, None
         if d is not None and len(self.branches.get(scope.define, ())) > 1 and scope.define not in self.no_merge:
             branch = self._branch_of(scope)
@@ -981,12 +961,12 @@ class Lowerer:
                branch: int | None = None, cond=None) -> str:
         """Register a class text of a family (a define, or a kind of anonymous block); the call
         names it by a placeholder that `_name_classes` replaces by the class's name. The classes
-        of a define whose instances take both branches of its `if` become one (`_merged`): their
+        of a define whose instances take both branches of its `if` become one (`classes.merged`): their
         calls share one placeholder, so the blocks that call them are alike too."""
         variant = self.variants.get((family, key))
         if variant is None:
             placeholder = f"\0{family}" if branch is not None else f"\0{len(self.variants)}"
-            variant = _Variant(family, built.model, first_name, stem or first_name or "Block", branch, cond,
+            variant = Variant(family, built.model, first_name, stem or first_name or "Block", branch, cond,
                                placeholder)
             self.variants[(family, key)] = variant
         return variant.placeholder
@@ -1020,75 +1000,6 @@ class Lowerer:
             if v.value is True:
                 return i
         return len(self._conds(scope.define_node))
-
-    def _merged(self, family: list[_Variant], name: str) -> ClassModel | None:
-        """One class for the two branches of a define's `if` that its instances take: the branch
-        is chosen in `__init__` and remembered for `forward` (as torchvision's `use_res_connect`)."""
-        by_branch: dict[int, _Variant] = {}
-        for v in family:
-            if v.branch is None or v.branch in by_branch:
-                return None
-            by_branch[v.branch] = v
-        if len(by_branch) != 2:
-            return None
-        first, second = (by_branch[b] for b in sorted(by_branch))
-        a, b = first.model, second.model
-        if [p.name for p in a.params] != [p.name for p in b.params] or a.forward_args != b.forward_args:
-            return None
-        sequential = a.base == b.base == "nn.Sequential"  # no forward of its own: the branch is only built
-        if not sequential and any(isinstance(st, For) for st in (*a.init, *b.init)):
-            return None  # sub-modules added in a loop are called by nn.Sequential's forward only
-        taken = {st.target.removeprefix("self.") for st in (*a.init, *b.init) if isinstance(st, Assign)}
-        flag = Names(RESERVED_PY, taken).take(first.cond[1])
-        init = [] if sequential else [Assign(f"self.{flag}", Raw(first.cond[0]))]
-        cond = first.cond[0] if sequential else f"self.{flag}"
-        # statements both branches begin and end with are written once
-        ka, kb = [stmt_key(x) for x in a.init], [stmt_key(x) for x in b.init]
-        head = 0
-        while head < min(len(ka), len(kb)) and ka[head] == kb[head]:
-            head += 1
-        tail = 0
-        while tail < min(len(ka), len(kb)) - head and ka[len(ka) - 1 - tail] == kb[len(kb) - 1 - tail]:
-            tail += 1
-        init += a.init[:head]
-        if head + tail < max(len(ka), len(kb)):
-            init.append(If(cond, a.init[head:len(ka) - tail], b.init[head:len(kb) - tail]))
-        init += a.init[len(ka) - tail:]
-        forward = [If(cond, list(a.forward), list(b.forward))]
-        return ClassModel(name=name, doc=a.doc, params=a.params, init=init, forward_args=a.forward_args,
-                          forward=forward, returns=a.returns, kind=a.kind,
-                          base="nn.Sequential" if sequential else "nn.Module")
-
-    def _name_classes(self, roots: list[ClassModel]) -> list[ClassModel]:
-        """Name the registered classes in order of first use (a define's first class takes the
-        define's name, further variants a number), merge a define's two `if` branches into one
-        class, and put the names in place of the placeholders."""
-        families: dict[str, list[_Variant]] = {}
-        for v in self.variants.values():
-            families.setdefault(v.family, []).append(v)
-        names: dict[str, str] = {}
-        order: list[ClassModel] = []
-        for v in self.variants.values():
-            if v.placeholder in names:
-                continue
-            fam = families[v.family]
-            if v.branch is not None:  # the family's calls share one placeholder: one class, or none
-                merged = self._merged(fam, v.first_name) if len(fam) > 1 else None
-                if merged is None:
-                    raise _NoMerge(v.family)
-                merged.name = v.first_name
-                names[v.placeholder] = v.first_name
-                order.append(merged)
-                continue
-            count = fam.index(v)
-            name = v.first_name if count == 0 and v.first_name is not None else self.global_names.take(v.stem, sep="")
-            v.model.name = name
-            names[v.placeholder] = name
-            order.append(v.model)
-        for c in [*order, *roots]:
-            c.init[:] = [_rename(st, names) for st in c.init]
-            c.forward[:] = [_rename(st, names) for st in c.forward]
-        return order
 
     # ---- forward
     def _names_of_net(self) -> NetNames:
@@ -1171,31 +1082,6 @@ class SymbolicArith:
         return negate(left) if op == "not" else compare(op, left, right())
 
 
-def _rename(c, names: dict[str, str]):
-    """A statement or expression with class placeholders replaced by class names."""
-    if isinstance(c, Call):
-        return Call(names.get(c.func, c.func), tuple(_rename(a, names) for a in c.args))
-    if isinstance(c, Kw):
-        return Kw(c.name, _rename(c.value, names))
-    if isinstance(c, Star):
-        return Star(_rename(c.value, names))
-    if isinstance(c, Comp):
-        return Comp(_rename(c.elt, names), c.var, c.count)
-    if isinstance(c, Table):
-        return Table(_rename(c.elt, names), c.vars, c.rows)
-    if isinstance(c, Assign):
-        return Assign(c.target, _rename(c.value, names), c.comment)
-    if isinstance(c, If):
-        return If(c.cond, [_rename(x, names) for x in c.body], [_rename(x, names) for x in c.orelse])
-    if isinstance(c, For):
-        return For(c.var, c.iterable, [_rename(x, names) for x in c.body])
-    if isinstance(c, Return):
-        return Return(_rename(c.value, names))
-    if isinstance(c, Expr):
-        return Expr(_rename(c.value, names))
-    return c
-
-
 def _contains(big: Sym, small) -> bool:
     if small is None:
         return False
@@ -1249,5 +1135,5 @@ def lower(report) -> CodeModel:
     while True:
         try:
             return Lowerer(report, no_merge=no_merge).run()
-        except _NoMerge as e:  # that define keeps a class per way its instances take
+        except NoMerge as e:  # that define keeps a class per way its instances take
             no_merge |= {e.args[0]}
