@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="activation dtype for the memory figures")
     c.add_argument("--optimizer", default="sgd", choices=["sgd", "momentum", "adam", "adamw"],
                    help="optimizer state in the training-memory estimate")
+    c.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
+                   help="device of the training-memory estimate (dropout's mask, Adam's step; default cuda)")
     k = sub.add_parser("compile", help="write standalone PyTorch source", epilog=EXAMPLES_COMPILE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(k)
@@ -129,11 +131,12 @@ def cmd_check(args) -> int:
         raise UsageError(f"--batch must be between 1 and {MAX_BATCH:,}, found {_shown(str(args.batch), 30)}")
     rep = _front(args)
     if args.json:
-        doc = R.to_json(rep, args.batch, args.dtype, args.optimizer)
+        doc = R.to_json(rep, args.batch, args.dtype, args.optimizer, args.device)
         # indented for people at a terminal; compact (and C-encoded, 10x faster) for programs
         _out((json.dumps(doc, indent=1) if _isatty(sys.stdout) else json.dumps(doc)) + "\n")
     else:
-        _out(R.table(rep, None if args.depth == 0 else args.depth, args.batch, args.dtype, args.optimizer) + "\n")
+        _out(R.table(rep, None if args.depth == 0 else args.depth, args.batch, args.dtype, args.optimizer,
+                     args.device) + "\n")
     return 0
 
 
