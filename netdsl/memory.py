@@ -290,10 +290,12 @@ class _Step:
                     grads[i] = 0  # a view of the output's gradient
             if node.get("trainable", True):
                 pgrads += node["params"] * self.full
-            gbytes += made + partial
+            work = spec.saves.work(node["args"], node["in_shapes"], node["shape"]) * self.batch * self.elt[nid] \
+                if spec.saves.work else 0
+            gbytes += made + partial + work
             if saved + gbytes + pgrads > peak:
                 peak, at, at_saved, at_pgrads, at_trans = saved + gbytes + pgrads, nid, saved, pgrads, gbytes
-            gbytes -= partial
+            gbytes -= partial + work
             if view:  # the output's gradient lives on in the inputs' views
                 share = grads.pop(nid)
                 for i in node["inputs"]:

@@ -188,7 +188,9 @@ class Saves:
     CPU, where PyTorch multiplies by a float mask; bool on CUDA's fused kernel). `view`: the
     output is a view of input 0 (flatten, crop, an identity shortcut), no new storage; a callable
     `view(a, ins)` where it depends on the arguments. `grad_view`: the input gradients are views
-    of the output gradient (flatten, concat): backward allocates nothing for them.
+    of the output gradient (flatten, concat): backward allocates nothing for them. `work(a, ins,
+    out)`: values per image of the temporaries its backward allocates besides the input gradients
+    (a composite op's chain of backward ops), in the activation dtype.
     """
 
     inputs: tuple[int, ...] | str | Callable[[dict, list[Shape], Shape], tuple[int, ...]] = ()  # or "all"
@@ -197,6 +199,7 @@ class Saves:
     extra: Callable[[dict, list[Shape], Shape], tuple[tuple[int, str], ...]] | None = None
     view: bool | Callable[[dict, list[Shape]], bool] = False
     grad_view: bool = False
+    work: Callable[[dict, list[Shape], Shape], int] | None = None
 
     def is_view(self, a: dict, ins: list[Shape]) -> bool:
         return self.view(a, ins) if callable(self.view) else self.view
@@ -615,9 +618,10 @@ register(OpSpec(
     params=_zero,
     macs=_zero,
     # F.local_response_norm is composite: it keeps x, the zero-padded squares, and the scaled sum
-    # before and after the power
+    # before and after the power; the backward of its final division makes three temporaries of x's size
     saves=Saves(inputs=(0,), extra=lambda a, ins, out: (
-        ((out[0] + a["size"] - 1) * numel(out[1:]), "act"), (numel(out), "act"), (numel(out), "act"))),
+        ((out[0] + a["size"] - 1) * numel(out[1:]), "act"), (numel(out), "act"), (numel(out), "act")),
+        work=lambda a, ins, out: 3 * numel(out)),
     channels=_same,
     lowering=Lowering("LocalResponseNorm", lambda c: [
         (None, c.val("size")), ("alpha", c.val("alpha")), ("beta", c.val("beta")), ("k", c.val("k"))]),
