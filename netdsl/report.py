@@ -169,7 +169,7 @@ def table(report: Report, depth: int | None = 2, batch: int = 1, dtype: str = "f
                  f"FLOPs = 2 x MACs = {human(2 * t.macs)})")
     lines.append(f"Activations:   {t.activations:,} (conv and linear outputs, one image)")
     lines.append(f"Memory:        forward activations {human_bytes(report.activation_bytes(batch, dtype))}, "
-                 f"weights {human_bytes(t.params * 4)} (batch {batch}, {dtype}; inference)")
+                 f"weights {human_bytes(t.params * 4)} (batch {batch}, {dtype}; one forward pass)")
     for name, at in report.aux.items():
         lines.append(f"Train-only output `{name}`: {at.params:,} params, {at.macs:,} MACs "
                      "(not in the totals above; in the training estimate)")
