@@ -272,7 +272,7 @@ def test_train_only_output_inside_a_stage():
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         out = model.train()(x)
-        assert out._fields == ("main", "a") and out.a.shape == (2, 10) and out.main.shape == (2, 5)
+        assert out._fields == ("logits", "a") and out.a.shape == (2, 10) and out.logits.shape == (2, 5)
         assert model.eval()(x).shape == (2, 5)
 
 
