@@ -97,6 +97,8 @@ def _memory_options(c: argparse.ArgumentParser) -> None:
                    help="activation dtype for the memory figures")
     c.add_argument("--optimizer", default="sgd", choices=["sgd", "momentum", "adam", "adamw"],
                    help="optimizer state in the training-memory estimate")
+    c.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
+                   help="device of the training-memory estimate (dropout's mask, Adam's step; default cuda)")
 
 
 def _limits(args):
@@ -168,7 +170,7 @@ def _check_text(rep, args) -> str:
     fmt = "json" if args.json else args.format or "table"
     # JSON is indented for people at a terminal; compact (and C-encoded, 10x faster) for programs
     return formats.render(rep, fmt, None if args.depth == 0 else args.depth, args.batch, args.dtype,
-                          args.optimizer, indent=1 if _isatty(sys.stdout) else None)
+                          args.optimizer, indent=1 if _isatty(sys.stdout) else None, device=args.device)
 
 
 def cmd_compile(args) -> int:

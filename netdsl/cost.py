@@ -6,8 +6,9 @@ Conventions (stated in `netdsl check`'s output):
   and of torchvision's GFLOPS figures); FLOPs = 2 x MACs.
 * `activations` counts the output values of conv and linear layers for one image (timm's
   convention).
-* Activation memory is every layer's output for a batch in the given dtype; the training
-  estimate adds weights, gradients, optimizer state and the tensors autograd saves.
+* Activation memory is every layer's output for a batch in the given dtype. The training
+  estimate (weights, gradients, optimizer state, the tensors autograd saves, the peak of
+  backward) is `memory.py`'s, through `Report.memory`.
 * Train-time side outputs (`aux`) are excluded from the inference totals and listed apart.
 """
 
@@ -15,12 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import ops
+from . import memory, ops
 from .ir import Net, Scope
-
-DTYPE_BYTES = {"float32": 4, "fp32": 4, "float16": 2, "fp16": 2, "bfloat16": 2, "bf16": 2, "float64": 8,
-               "int8": 1}
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+from .memory import DTYPE_BYTES, OPTIMIZER_STATES  # noqa: F401 - the figures' units, for report, budget, diff
 
 
 def _is_aux(scope: Scope | None) -> bool:
@@ -38,7 +36,6 @@ class Totals:
     macs: int = 0
     activations: int = 0  # conv + linear outputs (timm's convention)
     outputs: int = 0  # every layer's output values
-    saved: int = 0  # values autograd keeps for backward
     layers: int = 0
 
     def add(self, node: dict) -> None:
@@ -47,7 +44,6 @@ class Totals:
         self.macs += node["macs"]
         self.activations += node["activations"]
         self.outputs += node["out_numel"]
-        self.saved += node["saved"]
         self.layers += 1
 
 
@@ -64,14 +60,15 @@ class Report:
     def activation_bytes(self, batch: int = 1, dtype: str = "float32") -> int:
         return self.total.outputs * batch * DTYPE_BYTES[dtype]
 
-    def training_bytes(self, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> int:
-        """Peak training memory estimate: weights (+ grads and optimizer state for trainable ones)
-        plus the tensors saved for backward, in `dtype` (weights and their state in float32)."""
-        weights = self.total.params * 4
-        grads = self.total.trainable * 4
-        state = self.total.trainable * 4 * OPTIMIZER_STATES[optimizer]
-        saved = self.total.saved * batch * DTYPE_BYTES[dtype]
-        return weights + grads + state + saved
+    def memory(self, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd",
+               device: str = "cuda") -> memory.Memory:
+        """The training-memory estimate of one step (train-only outputs included; see memory.py)."""
+        return memory.estimate(self.net, batch, dtype, optimizer, device)
+
+    def training_bytes(self, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd",
+                       device: str = "cuda") -> int:
+        """Peak bytes of one training step (`memory(...).peak`)."""
+        return self.memory(batch, dtype, optimizer, device).peak
 
     def _repr_html_(self) -> str:  # a notebook shows the report as a table
         from .formats import html
@@ -94,7 +91,6 @@ def analyze(net: Net) -> Report:
         ins, out = node["in_shapes"], node["shape"]
         node["params"] = spec.params(node["args"], ins, out)
         node["macs"] = spec.macs(node["args"], ins, out)
-        node["saved"] = spec.saved(node["args"], ins, out)
         node["out_numel"] = ops.numel(out)
         node["activations"] = spec.activations(node["args"], ins, out)
         node.setdefault("trainable", True)

@@ -743,7 +743,7 @@ class Expander:
             output_node=x,
             input_shape=tuple(shape),
             params=self.globals,
-            aux_outputs=dict(self.aux),
+            aux_outputs=dict(reversed(self.aux.items())),  # in return order: the deepest first
             init=self.init,
             frozen=self.frozen,
             frozen_except=self.frozen_except,

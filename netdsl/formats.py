@@ -27,8 +27,9 @@ def schema(name: str = "check") -> dict:
     return json.loads(resources.files("netdsl").joinpath("schemas", f"{name}.schema.json").read_text("utf-8"))
 
 
-def to_json(report: Report, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> dict:
-    return {"schema_version": SCHEMA_VERSION, **R.to_json(report, batch, dtype, optimizer)}
+def to_json(report: Report, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd",
+            device: str = "cuda") -> dict:
+    return {"schema_version": SCHEMA_VERSION, **R.to_json(report, batch, dtype, optimizer, device)}
 
 
 def flat_rows(report: Report, depth: int | None) -> list[R.Row]:
@@ -110,12 +111,12 @@ def html(report: Report, depth: int | None = 2) -> str:
 
 
 def render(report: Report, fmt: str, depth: int | None = 2, batch: int = 1, dtype: str = "float32",
-           optimizer: str = "sgd", indent: int | None = None) -> str:
+           optimizer: str = "sgd", indent: int | None = None, device: str = "cuda") -> str:
     """The text of `netdsl check --format FMT` (ending in a newline)."""
     if fmt == "json":
-        return json.dumps(to_json(report, batch, dtype, optimizer), indent=indent) + "\n"
+        return json.dumps(to_json(report, batch, dtype, optimizer, device), indent=indent) + "\n"
     if fmt == "markdown":
         return markdown(report, depth, batch, dtype, optimizer)
     if fmt == "csv":
         return to_csv(report, depth)
-    return R.table(report, depth, batch, dtype, optimizer) + "\n"
+    return R.table(report, depth, batch, dtype, optimizer, device) + "\n"

@@ -115,6 +115,9 @@ class Net:
     output_node: int
     input_shape: tuple[int, ...]
     params: dict  # network parameters, as evaluated
+    # train-only outputs (`aux name = ...`) in the order a training forward returns them after the
+    # main output: the last declared (deepest) first, as torchvision's GoogLeNetOutputs(logits,
+    # aux_logits2, aux_logits1)
     aux_outputs: dict[str, int] = field(default_factory=dict)
     init: str = "torch"
     frozen: list[tuple[str, Span]] = field(default_factory=list)

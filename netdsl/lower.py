@@ -290,7 +290,7 @@ class Lowerer:
         model.init.extend(weights.freeze(self.net))
         r = self.report
         header = self._header(r)
-        outputs = (self.outputs_name, ["main", *net.aux_outputs]) if self.outputs_name else None
+        outputs = (self.outputs_name, ["logits", *net.aux_outputs]) if self.outputs_name else None
         helpers = helpers_used(stmt_key(st) for c in [*classes, model] for st in (*c.init, *c.forward))
         uses_torch = any(re.search(r"\btorch\.", stmt_key(st)) for c in [*classes, model] for st in c.forward) or any(
             ops.HELPERS[h].uses_torch for h in helpers)

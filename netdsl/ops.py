@@ -175,6 +175,52 @@ def _no_args(c: Ctor) -> list:
     return []
 
 
+@dataclass(frozen=True)
+class Saves:
+    """What autograd keeps of an op for its backward pass (the training-memory model, `memory.py`).
+
+    `inputs`: the inputs kept (indices), `when` they are kept: "backward" (whenever the op has a
+    backward, i.e. its output requires grad), "params" (only when its parameters train: a conv
+    keeps its input x for dW, and nothing of x when frozen) or "other" (an input is kept when
+    another input requires grad: mul). `output`: the output is kept (ReLU, sigmoid, softmax).
+    `extra(a, ins, out)`: other tensors kept, as (values per image, dtype) pairs; dtype "act" is
+    the activation dtype, "int64" max-pool's indices, "mask" dropout's noise (activation dtype on
+    CPU, where PyTorch multiplies by a float mask; bool on CUDA's fused kernel). `view`: the
+    output is a view of input 0 (flatten, crop, an identity shortcut), no new storage; a callable
+    `view(a, ins)` where it depends on the arguments. `grad_view`: the input gradients are views
+    of the output gradient (flatten, concat): backward allocates nothing for them. `work(a, ins,
+    out)`: values per image of the temporaries its backward allocates besides the input gradients
+    (a composite op's chain of backward ops), in the activation dtype.
+    """
+
+    inputs: tuple[int, ...] | str | Callable[[dict, list[Shape], Shape], tuple[int, ...]] = ()  # or "all"
+    when: str = "backward"  # backward | params | other
+    output: bool = False
+    extra: Callable[[dict, list[Shape], Shape], tuple[tuple[int, str], ...]] | None = None
+    view: bool | Callable[[dict, list[Shape]], bool] = False
+    grad_view: bool = False
+    work: Callable[[dict, list[Shape], Shape], int] | None = None
+
+    def is_view(self, a: dict, ins: list[Shape]) -> bool:
+        return self.view(a, ins) if callable(self.view) else self.view
+
+    def kept_inputs(self, a: dict, ins: list[Shape], out: Shape) -> tuple[int, ...]:
+        if callable(self.inputs):
+            return self.inputs(a, ins, out)
+        return tuple(range(len(ins))) if self.inputs == "all" else self.inputs
+
+    def extras(self, a: dict, ins: list[Shape], out: Shape) -> tuple[tuple[int, str], ...]:
+        return self.extra(a, ins, out) if self.extra else ()
+
+
+NOTHING = Saves()
+INPUT = Saves(inputs=(0,))
+OUTPUT = Saves(output=True)
+INPUT_FOR_PARAMS = Saves(inputs=(0,), when="params")  # conv, linear: x for dW, nothing when frozen
+VIEW = Saves(view=True, grad_view=True)
+AUTOCAST = ("lower", "fp32", "follow")
+
+
 KINDS = ("conv", "linear", "norm", "pool", "activation", "regularization", "reshape", "merge", "scale",
          "structural")
 
@@ -189,7 +235,7 @@ class OpSpec:
     shape: Callable[[dict, list[Shape]], Shape]
     params: Callable[[dict, list[Shape], Shape], int]
     macs: Callable[[dict, list[Shape], Shape], int]
-    saved: Callable[[dict, list[Shape], Shape], int]
+    saves: Saves  # what autograd keeps for backward (see `Saves`)
     # output channels (features) from the input channels, which may be symbols, and the concrete
     # input shapes: `ins[0] * a["multiplier"]`
     channels: Callable[[dict, list, list[Shape]], object]
@@ -197,6 +243,12 @@ class OpSpec:
     # output values counted as activations (timm's convention: conv and linear outputs)
     activations: Callable[[dict, list[Shape], Shape], int] | None = None
     inputs: tuple[int, int | None] = (1, 1)  # min, max number of inputs
+    # under autocast (--dtype float16/bfloat16): "lower" runs in the low precision (conv, linear:
+    # inputs and weights cast), "fp32" in float32 (softmax, layer/group norm), "follow" in the dtype
+    # of its inputs
+    autocast: str = "follow"
+    # buffer values (running statistics), resident like the parameters
+    buffers: Callable[[dict, list[Shape], Shape], int] | None = None
     base_name: str = ""  # attribute name stem in generated modules
     numbered: bool = True  # conv1, conv2 ... even when alone
     shared: bool = False  # stateless: one module instance serves every use in a class
@@ -224,18 +276,22 @@ ALIASES: dict[str, str] = {}
 
 
 def register(spec: OpSpec, aliases: tuple[str, ...] = ()) -> OpSpec:
-    for rule in ("shape", "params", "macs", "saved", "channels"):
+    for rule in ("shape", "params", "macs", "saves", "channels"):
         if getattr(spec, rule) is None:
             raise TypeError(f"op {spec.name!r} has no {rule} rule")
-    if spec.kind not in KINDS:
-        raise TypeError(f"op {spec.name!r} has kind {spec.kind!r}, not one of {KINDS}")
     low = spec.lowering
     if low is None or (low.module is None and low.inline is None):
         raise TypeError(f"op {spec.name!r} has no lowering")
     if low.module is not None and low.ctor is None:
         raise TypeError(f"op {spec.name!r} has a module but no constructor rule")
+    if spec.kind not in KINDS:
+        raise TypeError(f"op {spec.name!r} has kind {spec.kind!r}, not one of {KINDS}")
+    if spec.autocast not in AUTOCAST:
+        raise TypeError(f"op {spec.name!r} has autocast {spec.autocast!r}, not one of {AUTOCAST}")
     if spec.activations is None:
         object.__setattr__(spec, "activations", _zero)
+    if spec.buffers is None:
+        object.__setattr__(spec, "buffers", _zero)
     REGISTRY[spec.name] = spec
     for al in aliases:
         ALIASES[al] = spec.name
@@ -288,14 +344,6 @@ def numel(shape: Shape) -> int:
     for d in shape:
         n *= d
     return n
-
-
-def _saved_input(a, ins, out) -> int:
-    return numel(ins[0])
-
-
-def _saved_output(a, ins, out) -> int:
-    return numel(out)
 
 
 def _window(op: str, size: int, k: int, s: int, p: int, d: int, ceil: bool, axis: str) -> int:
@@ -442,7 +490,8 @@ register(OpSpec(
     shape=_conv_shape,
     params=_conv_params,
     macs=_conv_macs,
-    saved=_saved_input,
+    saves=INPUT_FOR_PARAMS,
+    autocast="lower",
     activations=_out_numel,
     channels=lambda a, ins, shapes: conv_out_channels(a, ins[0]),
     lowering=Lowering("Conv2d", _conv_module),
@@ -476,7 +525,8 @@ register(OpSpec(
     shape=_dw_shape,
     params=lambda a, ins, out: _conv_params(_dw_full(a, ins), ins, out),
     macs=lambda a, ins, out: _conv_macs(_dw_full(a, ins), ins, out),
-    saved=_saved_input,
+    saves=INPUT_FOR_PARAMS,
+    autocast="lower",
     activations=_out_numel,
     channels=lambda a, ins, shapes: ins[0] * a["multiplier"] if a["multiplier"] != 1 else ins[0],
     lowering=Lowering("Conv2d", lambda c: _conv_module(c, groups=c.cin)),
@@ -507,7 +557,8 @@ register(OpSpec(
     shape=_linear_shape,
     params=lambda a, ins, out: ins[0][0] * out[0] + (out[0] if a["bias"] else 0),
     macs=lambda a, ins, out: ins[0][0] * out[0],
-    saved=_saved_input,
+    saves=INPUT_FOR_PARAMS,
+    autocast="lower",
     activations=_out_numel,
     channels=lambda a, ins, shapes: a["out"],
     lowering=Lowering("Linear", lambda c: [(None, c.cin), (None, c.cout), *c.opt("bias", "bias", True)]),
@@ -544,7 +595,8 @@ register(OpSpec(
     shape=_bn_shape,
     params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
     macs=_zero,
-    saved=_saved_input,
+    saves=INPUT,
+    buffers=lambda a, ins, out: 2 * ins[0][0],  # running mean and variance
     channels=_same,
     lowering=Lowering("BatchNorm2d", _bn_module, module_1d="BatchNorm1d"),
     base_name="bn",
@@ -567,7 +619,11 @@ register(OpSpec(
     shape=_lrn_shape,
     params=_zero,
     macs=_zero,
-    saved=lambda a, ins, out: 2 * numel(out),
+    # F.local_response_norm is composite: it keeps x, the zero-padded squares, and the scaled sum
+    # before and after the power; the backward of its final division makes three temporaries of x's size
+    saves=Saves(inputs=(0,), extra=lambda a, ins, out: (
+        ((out[0] + a["size"] - 1) * numel(out[1:]), "act"), (numel(out), "act"), (numel(out), "act")),
+        work=lambda a, ins, out: 3 * numel(out)),
     channels=_same,
     lowering=Lowering("LocalResponseNorm", lambda c: [
         (None, c.val("size")), ("alpha", c.val("alpha")), ("beta", c.val("beta")), ("k", c.val("k"))]),
@@ -604,7 +660,8 @@ register(OpSpec(
     shape=_norm_shape("layernorm"),
     params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
     macs=_zero,
-    saved=_saved_input,
+    saves=INPUT,
+    autocast="fp32",
     channels=_same,
     lowering=Lowering("LayerNorm2d", lambda c: [(None, c.cin), *c.opt("eps", "eps", 1e-5),
                                                 *c.opt("elementwise_affine", "affine", True)],
@@ -638,7 +695,8 @@ register(OpSpec(
     shape=_groupnorm_shape,
     params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
     macs=_zero,
-    saved=_saved_input,
+    saves=INPUT,
+    autocast="fp32",
     channels=_same,
     lowering=Lowering("GroupNorm", lambda c: [(None, c.val("groups")), (None, c.cin), *c.opt("eps", "eps", 1e-5),
                                               *c.opt("affine", "affine", True)]),
@@ -708,7 +766,7 @@ register(OpSpec(
     shape=_pool_shape("maxpool"),
     params=_zero,
     macs=_zero,
-    saved=lambda a, ins, out: numel(ins[0]) + numel(out),  # input + int64 indices (counted as values)
+    saves=Saves(inputs=(0,), extra=lambda a, ins, out: ((numel(out), "int64"),)),  # x and the indices
     channels=_same,
     lowering=Lowering("MaxPool2d", _pool_module),
     base_name="maxpool",
@@ -727,7 +785,7 @@ register(OpSpec(
     shape=_pool_shape("avgpool"),
     params=_zero,
     macs=_zero,
-    saved=_zero,
+    saves=INPUT,
     channels=_same,
     lowering=Lowering("AvgPool2d", _pool_module),
     base_name="avgpool",
@@ -757,7 +815,9 @@ register(OpSpec(
     args=(ArgSpec("size", "pair", required=True),),
     positional=("size",),
     shape=_adaptive_shape("adaptive_avgpool"),
-    params=_zero, macs=_zero, saved=_zero, channels=_same,
+    # to 1x1 PyTorch takes a mean, which keeps no tensor
+    params=_zero, macs=_zero, saves=Saves(inputs=lambda a, ins, out: () if out[1:] == (1, 1) else (0,)),
+    channels=_same,
     lowering=Lowering("AdaptiveAvgPool2d", _adaptive_module),
     kind="pool",
     inplace_target=True,
@@ -771,7 +831,8 @@ register(OpSpec(
     args=(ArgSpec("size", "pair", required=True),),
     positional=("size",),
     shape=_adaptive_shape("adaptive_maxpool"),
-    params=_zero, macs=_zero, saved=lambda a, ins, out: numel(ins[0]) + numel(out), channels=_same,
+    params=_zero, macs=_zero, saves=Saves(inputs=(0,), extra=lambda a, ins, out: ((numel(out), "int64"),)),
+    channels=_same,
     lowering=Lowering("AdaptiveMaxPool2d", _adaptive_module),
     kind="pool",
     inplace_target=True,
@@ -792,7 +853,7 @@ register(OpSpec(
     doc="global average pooling to 1x1 (AdaptiveAvgPool2d(1))",
     args=(), positional=(),
     shape=_global_shape("gap"),
-    params=_zero, macs=_zero, saved=_zero, channels=_same,
+    params=_zero, macs=_zero, saves=NOTHING, channels=_same,  # a mean: keeps no tensor
     lowering=Lowering("AdaptiveAvgPool2d", lambda c: [(None, 1)]),
     kind="pool",
     inplace_target=True,
@@ -805,7 +866,8 @@ register(OpSpec(
     doc="global max pooling to 1x1 (AdaptiveMaxPool2d(1))",
     args=(), positional=(),
     shape=_global_shape("gmp"),
-    params=_zero, macs=_zero, saved=lambda a, ins, out: numel(ins[0]) + numel(out), channels=_same,
+    params=_zero, macs=_zero, saves=Saves(inputs=(0,), extra=lambda a, ins, out: ((numel(out), "int64"),)),
+    channels=_same,
     lowering=Lowering("AdaptiveMaxPool2d", lambda c: [(None, 1)]),
     kind="pool",
     inplace_target=True,
@@ -821,28 +883,28 @@ def _any_shape(a, ins):
     return ins[0]
 
 
-def _act(name, module, doc, args=(), ctor=_no_args, saved=_saved_output, aliases=(), inplace=False):
+def _act(name, module, doc, args=(), ctor=_no_args, saves=OUTPUT, aliases=(), inplace=False):
     register(OpSpec(
         name=name, doc=doc, kind="activation", args=args, positional=tuple(x.name for x in args[:1]),
-        shape=_any_shape, params=_zero, macs=_zero, saved=saved, channels=_same,
+        shape=_any_shape, params=_zero, macs=_zero, saves=saves, channels=_same,
         lowering=Lowering(module, ctor, inplace=inplace),
         base_name=name, numbered=False, shared=True,
     ), aliases=aliases)
 
 
 _act("relu", "ReLU", "rectified linear unit", inplace=True)
-_act("relu6", "ReLU6", "ReLU clipped at 6 (MobileNet)", inplace=True)
+_act("relu6", "ReLU6", "ReLU clipped at 6 (MobileNet)", saves=INPUT, inplace=True)  # hardtanh: x (in place: y)
 _act("sigmoid", "Sigmoid", "logistic sigmoid")
 _act("tanh", "Tanh", "hyperbolic tangent")
 _act("leaky_relu", "LeakyReLU", "leaky ReLU: leaky_relu 0.1", args=(ArgSpec("slope", "float", 0.01, free=True),),
-     ctor=lambda c: c.opt(None, "slope", 0.01))
+     ctor=lambda c: c.opt(None, "slope", 0.01), saves=INPUT)
 _act("elu", "ELU", "exponential linear unit", args=(ArgSpec("alpha", "float", 1.0, free=True),),
-     ctor=lambda c: c.opt("alpha", "alpha", 1.0))
-_act("gelu", "GELU", "Gaussian error linear unit", saved=_saved_input)
-_act("silu", "SiLU", "sigmoid-weighted linear unit (swish)", saved=_saved_input, aliases=("swish",))
-_act("hardswish", "Hardswish", "hard swish (MobileNet v3)", saved=_saved_input)
-_act("hardsigmoid", "Hardsigmoid", "hard sigmoid", saved=_saved_input)
-_act("mish", "Mish", "mish", saved=_saved_input)
+     ctor=lambda c: c.opt("alpha", "alpha", 1.0), saves=INPUT)
+_act("gelu", "GELU", "Gaussian error linear unit", saves=INPUT)
+_act("silu", "SiLU", "sigmoid-weighted linear unit (swish)", saves=INPUT, aliases=("swish",))
+_act("hardswish", "Hardswish", "hard swish (MobileNet v3)", saves=INPUT)
+_act("hardsigmoid", "Hardsigmoid", "hard sigmoid", saves=INPUT)
+_act("mish", "Mish", "mish", saves=INPUT)
 
 
 def _softmax_shape(a, ins):
@@ -852,13 +914,13 @@ def _softmax_shape(a, ins):
 for _name, _mod in (("softmax", "Softmax"), ("log_softmax", "LogSoftmax")):
     register(OpSpec(
         name=_name, doc=f"{_name} over channels/features (dim 1)", kind="activation", args=(), positional=(),
-        shape=_softmax_shape, params=_zero, macs=_zero, saved=_saved_output, channels=_same,
+        shape=_softmax_shape, params=_zero, macs=_zero, saves=OUTPUT, channels=_same, autocast="fp32",
         lowering=Lowering(_mod, lambda c: [("dim", 1)]),
         base_name=_name, numbered=False, shared=True,
     ))
 
 
-_act("identity", "Identity", "passes its input through", saved=_zero, aliases=("id",))
+_act("identity", "Identity", "passes its input through", saves=VIEW, aliases=("id",))
 
 
 def _prelu_shape(a, ins):
@@ -880,7 +942,7 @@ register(OpSpec(
     positional=("num",),
     shape=_prelu_shape,
     params=lambda a, ins, out: a["num"],
-    macs=_zero, saved=_saved_input, channels=_same,
+    macs=_zero, saves=INPUT, channels=_same, autocast="lower",
     lowering=Lowering("PReLU", lambda c: c.opt(None, "num", 1)),
     base_name="prelu",
 ))
@@ -901,7 +963,8 @@ register(OpSpec(
     doc="dropout (train only): dropout 0.5",
     kind="regularization",
     args=(ArgSpec("p", "float", 0.5, free=True),), positional=("p",),
-    shape=_prob, params=_zero, macs=_zero, saved=_saved_output, channels=_same,
+    shape=_prob, params=_zero, macs=_zero, channels=_same,
+    saves=Saves(extra=lambda a, ins, out: ((numel(out), "mask"),) if a["p"] else ()),  # the noise mask
     lowering=Lowering("Dropout", lambda c: [("p", c.val("p"))]),
     base_name="dropout", numbered=False,
 ))
@@ -911,7 +974,8 @@ register(OpSpec(
     doc="channel dropout (train only): dropout2d 0.1",
     kind="regularization",
     args=(ArgSpec("p", "float", 0.5, free=True),), positional=("p",),
-    shape=_prob, params=_zero, macs=_zero, saved=_saved_output, channels=_same,
+    shape=_prob, params=_zero, macs=_zero, channels=_same,
+    saves=Saves(extra=lambda a, ins, out: ((out[0], "act"),) if a["p"] else ()),  # one noise value a channel
     lowering=Lowering("Dropout2d", lambda c: [("p", c.val("p"))]),
     base_name="dropout", numbered=False,
 ))
@@ -934,7 +998,7 @@ register(OpSpec(
     doc="flatten to (N, C*H*W)",
     kind="reshape",
     args=(), positional=(),
-    shape=_flatten_shape, params=_zero, macs=_zero, saved=_zero, channels=_flatten_channels,
+    shape=_flatten_shape, params=_zero, macs=_zero, saves=VIEW, channels=_flatten_channels,
     lowering=Lowering(inline="torch.flatten({0}, 1)", seq_module="Flatten"),
     base_name="flatten", numbered=False, shared=True,
 ))
@@ -951,7 +1015,7 @@ register(OpSpec(
     kind="reshape",
     args=(ArgSpec("groups", "pos_int", required=True, aliases=("g",)),),
     positional=("groups",),
-    shape=_shuffle_shape, params=_zero, macs=_zero, saved=_zero, channels=_same,
+    shape=_shuffle_shape, params=_zero, macs=_zero, saves=NOTHING, channels=_same,
     lowering=Lowering("ChannelShuffle", lambda c: [(None, c.val("groups"))]),
     base_name="shuffle", numbered=False, shared=True,
 ), aliases=("shuffle",))
@@ -981,7 +1045,7 @@ register(OpSpec(
     shape=_norm_shape("layerscale"),
     params=lambda a, ins, out: ins[0][0],
     macs=_zero,
-    saved=_saved_input,
+    saves=INPUT_FOR_PARAMS,  # x * gamma keeps x for dgamma
     channels=_same,
     lowering=Lowering("LayerScale", lambda c: [(None, c.cin), *c.opt("init", "init", 1e-6),
                                                *([("spatial", False)] if len(c.ins[0]) == 1 else [])]),
@@ -1040,6 +1104,13 @@ def _mul_shape(a, ins):
     return tuple(out)
 
 
+def _stacked(a, ins, out) -> tuple[tuple[int, str], ...]:
+    """drop_path_mean in training weights the stacked inputs, which autograd then keeps."""
+    if a.get("droppath") or a.get("global_droppath"):
+        return ((len(ins) * numel(out), "act"),)
+    return ()
+
+
 def _sum_channels(a, ins, shapes):
     total = ins[0]
     for c in ins[1:]:
@@ -1049,20 +1120,20 @@ def _sum_channels(a, ins, shapes):
 
 register(OpSpec(
     name="concat", doc="concatenate along channels", kind="merge", args=(), positional=(),
-    shape=_concat_shape, params=_zero, macs=_zero, saved=_zero, channels=_sum_channels,
+    shape=_concat_shape, params=_zero, macs=_zero, saves=Saves(grad_view=True), channels=_sum_channels,
     lowering=Lowering(inline="torch.cat([{all}], 1)"), inputs=(1, None), base_name="concat", inplace_target=True,
 ), aliases=("cat",))
 
 register(OpSpec(
     name="add", doc="element-wise sum", kind="merge", args=(), positional=(),
-    shape=_merge_same("add"), params=_zero, macs=_zero, saved=_zero, channels=_same,
+    shape=_merge_same("add"), params=_zero, macs=_zero, saves=NOTHING, channels=_same,
     lowering=Lowering(inline="{sum}"), inputs=(1, None), base_name="add", inplace_target=True,
 ))
 
 register(OpSpec(
     name="mul", doc="element-wise product with broadcasting (channel attention)", kind="merge", args=(),
     positional=(),
-    shape=_mul_shape, params=_zero, macs=_zero, saved=lambda a, ins, out: sum(numel(s) for s in ins),
+    shape=_mul_shape, params=_zero, macs=_zero, saves=Saves(inputs="all", when="other"),
     channels=_same, lowering=Lowering(inline="{prod}"), inputs=(1, None), base_name="mul",
 ))
 
@@ -1071,7 +1142,8 @@ register(OpSpec(
     kind="merge",
     args=(ArgSpec("droppath", "float", 0.0, doc="local drop-path: each input dropped with this probability"),),
     positional=(),
-    shape=_merge_same("mean"), params=_zero, macs=_zero, saved=_zero, channels=_same,
+    shape=_merge_same("mean"), params=_zero, macs=_zero, channels=_same,
+    saves=Saves(extra=_stacked),  # with drop-path: the stacked inputs, kept by the weighting
     lowering=Lowering(inline=lambda a: "drop_path_mean([{all}], {a[droppath]!r}, self.training)" if a["droppath"]
                       else "({sum}) / {n}"),
     inputs=(1, None), base_name="join", inplace_target=True,
@@ -1158,7 +1230,10 @@ register(OpSpec(
     shape=_shortcut_shape,
     params=_shortcut_params,
     macs=_shortcut_macs,
-    saved=lambda a, ins, out: numel(ins[0]) * (2 if a["bn"] else 1) if shortcut_plan(a, ins) else 0,
+    # projection: x for dW, and the conv output that its bn keeps; identity: x itself
+    saves=Saves(inputs=(0,), when="params", view=lambda a, ins: shortcut_plan(a, ins) is None,
+                extra=lambda a, ins, out: ((numel(out), "act"),) if a["bn"] and shortcut_plan(a, ins) else ()),
+    autocast="lower",
     activations=lambda a, ins, out: numel(out) if shortcut_plan(a, ins) else 0,
     channels=lambda a, ins, shapes: ins[1],
     # identity, or `_projection` built only when the block changes shape (decided by the lowering)
@@ -1195,7 +1270,8 @@ register(OpSpec(
     doc="drop-path / stochastic depth on a residual branch (train only): droppath 0.2",
     kind="regularization",
     args=(ArgSpec("p", "float", 0.0, free=True),), positional=("p",),
-    shape=_prob, params=_zero, macs=_zero, saved=_zero, channels=_same,
+    shape=_prob, params=_zero, macs=_zero, channels=_same,
+    saves=Saves(view=lambda a, ins: a["p"] == 0.0),  # x * mask / keep: a mask of one value an image
     lowering=Lowering("DropPath", lambda c: [(None, c.val("p"))]),
     base_name="droppath", numbered=False,
 ), aliases=("drop_path",))
@@ -1224,7 +1300,7 @@ register(OpSpec(
     kind="reshape",
     inplace_target=True,
     args=(ArgSpec("sides", "dims", required=True),), positional=("sides",),
-    shape=_pad_shape, params=_zero, macs=_zero, saved=_zero, channels=_same,
+    shape=_pad_shape, params=_zero, macs=_zero, saves=NOTHING, channels=_same,
     lowering=Lowering("ZeroPad2d", lambda c: [(None, tuple(c.a["sides"]))]),
     base_name="pad", numbered=False,
 ))
@@ -1246,7 +1322,7 @@ register(OpSpec(
     doc="drop the first rows/columns: crop 1x1 (top x left), as in NASNet's shifted path",
     kind="reshape",
     args=(ArgSpec("offset", "dims", required=True),), positional=("offset",),  # kept as a tuple for lowering
-    shape=_crop_shape, params=_zero, macs=_zero, saved=_zero, channels=_same,
+    shape=_crop_shape, params=_zero, macs=_zero, saves=Saves(view=True), channels=_same,
     lowering=Lowering(inline="{0}[:, :, {a[offset][0]}:, {a[offset][1]}:]"),
     base_name="crop", numbered=False,
 ))
@@ -1330,7 +1406,7 @@ register(OpSpec(
           ArgSpec("global_droppath", "float", 0.0, free=True,
                   doc="per forward, the probability that a single column runs through every join")),
     positional=(),
-    shape=_merge_same("join"), params=_zero, macs=_zero, saved=_zero, channels=_same,
+    shape=_merge_same("join"), params=_zero, macs=_zero, saves=Saves(extra=_stacked), channels=_same,
     kind="merge",
     # node args also hold `columns`: the column of each input, set by the expander (expand.Expander._flat_join)
     lowering=Lowering("Join", _join_module), inputs=(1, None), base_name="join", inplace_target=True,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from . import ops
 from .cost import DTYPE_BYTES, Report, Totals, scope_totals
 from .ir import Net, Scope
+from .memory import Memory
 
 
 @dataclass
@@ -111,8 +112,30 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def _training_lines(m: Memory) -> list[str]:
+    """The training-memory estimate: the peak, what it is made of, and the bytes of each stage."""
+    hb = human_bytes
+    lines = [f"Training:      peak {hb(m.peak)} for one {m.optimizer} step on {m.device} (batch {m.batch}, "
+             f"{m.dtype}{', autocast' if m.dtype in ('float16', 'bfloat16') else ''}; "
+             f"in {m.phase}, at {m.at})",
+             f"  = params {hb(m.params)} + buffers {hb(m.buffers)} + input {hb(m.input)} + optimizer state "
+             f"{hb(m.optimizer_state)}",
+             f"  + saved activations {hb(m.saved_at_peak)} (of {hb(m.saved)} after forward) + gradients "
+             f"{hb(m.grads_at_peak)} (of {hb(m.grads)}) + {m.phase} transient {hb(m.transient)}"]
+    stages = [s for s in m.stages if s.params or s.saved]
+    if stages:
+        w = max(len(s.name) for s in stages)
+        head = f"  {'stage':<{w}}  {'params':>12}  {'grads':>12}  {'optimizer':>12}  {'saved':>12}"
+        lines.append("Training memory by stage (saved: activations kept for backward after forward):")
+        lines.append(head)
+        for s in stages:
+            lines.append(f"  {s.name:<{w}}  {hb(s.params):>12}  {hb(s.grads):>12}  {hb(s.optimizer):>12}  "
+                         f"{hb(s.saved):>12}")
+    return lines
+
+
 def table(report: Report, depth: int | None = 2, batch: int = 1, dtype: str = "float32",
-          optimizer: str = "sgd") -> str:
+          optimizer: str = "sgd", device: str = "cuda") -> str:
     net = report.net
     all_rows = list(_walk(rows(report), depth))
     head = ("Layer", "Op", "Output", "Params", "MACs", "Line")
@@ -147,12 +170,11 @@ def table(report: Report, depth: int | None = 2, batch: int = 1, dtype: str = "f
                  f"FLOPs = 2 x MACs = {human(2 * t.macs)})")
     lines.append(f"Activations:   {t.activations:,} (conv and linear outputs, one image)")
     lines.append(f"Memory:        forward activations {human_bytes(report.activation_bytes(batch, dtype))}, "
-                 f"weights {human_bytes(t.params * 4)}; training estimate "
-                 f"{human_bytes(report.training_bytes(batch, dtype, optimizer))} "
-                 f"(batch {batch}, {dtype}, {optimizer})")
+                 f"weights {human_bytes(t.params * 4)} (batch {batch}, {dtype}; one forward pass)")
     for name, at in report.aux.items():
         lines.append(f"Train-only output `{name}`: {at.params:,} params, {at.macs:,} MACs "
-                     "(not in the totals above)")
+                     "(not in the totals above; in the training estimate)")
+    lines += _training_lines(report.memory(batch, dtype, optimizer, device))
     return "\n".join(lines)
 
 
@@ -167,9 +189,24 @@ def _row_json(r: Row) -> dict:
     return d
 
 
-def to_json(report: Report, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> dict:
+def _training_json(m: Memory) -> dict:
+    return {
+        "peak_bytes": m.peak, "optimizer": m.optimizer, "device": m.device,
+        "autocast": m.dtype in ("float16", "bfloat16"), "phase": m.phase, "at": m.at,
+        "params_bytes": m.params, "buffers_bytes": m.buffers, "input_bytes": m.input,
+        "optimizer_bytes": m.optimizer_state, "grads_bytes": m.grads, "saved_bytes": m.saved,
+        "at_peak": {"saved_bytes": m.saved_at_peak, "grads_bytes": m.grads_at_peak,
+                    "backward_transient_bytes": m.transient},
+        "stages": [{"name": s.name, "params_bytes": s.params, "grads_bytes": s.grads, "optimizer_bytes": s.optimizer,
+                    "saved_bytes": s.saved} for s in m.stages],
+    }
+
+
+def to_json(report: Report, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd",
+            device: str = "cuda") -> dict:
     net = report.net
     t = report.total
+    m = report.memory(batch, dtype, optimizer, device)
     return {
         "name": net.name,
         "file": net.file,
@@ -188,8 +225,9 @@ def to_json(report: Report, batch: int = 1, dtype: str = "float32", optimizer: s
             "bytes_per_value": DTYPE_BYTES[dtype],
             "forward_activation_bytes": report.activation_bytes(batch, dtype),
             "weight_bytes": t.params * 4,
-            "training_peak_bytes_estimate": report.training_bytes(batch, dtype, optimizer),
+            "training_peak_bytes_estimate": m.peak,
             "optimizer": optimizer,
+            "training": _training_json(m),
         },
         "conventions": {
             "macs": "multiply-adds of conv and linear layers (FLOPs = 2 x MACs)",

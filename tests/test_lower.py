@@ -202,7 +202,7 @@ def test_googlenet_aux_outputs_in_training_only():
     x = torch.zeros(2, 3, 224, 224, device=META)
     with torch.no_grad():
         out = model.train()(x)
-        assert isinstance(out, tuple) and out._fields == ("main", "aux1", "aux2")
+        assert isinstance(out, tuple) and out._fields == ("logits", "aux2", "aux1")  # torchvision's order
         assert [tuple(o.shape) for o in out] == [(2, 1000)] * 3
         out = model.eval()(x)
     assert isinstance(out, torch.Tensor) and tuple(out.shape) == (2, 1000)
@@ -285,7 +285,7 @@ def test_train_only_output_inside_a_stage():
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         out = model.train()(x)
-        assert out._fields == ("main", "a") and out.a.shape == (2, 10) and out.main.shape == (2, 5)
+        assert out._fields == ("logits", "a") and out.a.shape == (2, 10) and out.logits.shape == (2, 5)
         assert model.eval()(x).shape == (2, 5)
 
 

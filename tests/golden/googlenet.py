@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["main", "aux1", "aux2"])
+GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux2", "aux1"])
 
 
 class Inception(nn.Module):
@@ -135,7 +135,7 @@ class GoogLeNet(nn.Module):
         x = self.dropout(x)  # googlenet.net:37, 1024
         x = self.fc(x)  # googlenet.net:38, 1000
         if self.training:
-            return GoogLeNetOutputs(x, aux1, aux2)
+            return GoogLeNetOutputs(x, aux2, aux1)
         return x
 
 
