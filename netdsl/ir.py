@@ -44,6 +44,7 @@ class Scope:
     parent: Scope | None
     span: Span
     index: int | None = None  # 1-based position among repeats
+    level: int = 0  # how deeply it nests: the network is 0 (limited by limits.MAX_SCOPE_NESTING)
     call: str | None = None  # how the define was called, e.g. "bottleneck(128, s=2)"
     define: str | None = None
     define_args: dict = field(default_factory=dict)  # values of the non-tensor arguments

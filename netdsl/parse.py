@@ -39,7 +39,7 @@ TOKEN_WORDS = {
     "COMPARE": "a comparison (== != < <= > >=)",
     "_NL": "end of line",
     "$END": "end of file",
-    "SEMICOLON": "`;`",
+    "_SEMI": "`;`",
     "MORETHAN": "`>`",
     "LESSTHAN": "`<`",
     "VBAR": "`|`",
@@ -97,10 +97,26 @@ def _parser() -> Lark:
         return Lark(sources.grammar_text(), **options)
 
 
+# A string or a comment, whichever starts first (`#` inside a string is no comment).
+_COMMENT_OR_STRING = re.compile(r'"[^"\\\n]*"|#[^\n]*')
+
+
+def _blank(m: re.Match) -> str:
+    s = m.group()
+    return s if s[0] == '"' else " " * len(s)
+
+
+def blank_comments(text: str) -> str:
+    """The text with each comment replaced by as many blanks: every line, column and offset stays.
+    (The grammar's newline and `;` tokens can then swallow runs of comment lines in one token.)"""
+    return _COMMENT_OR_STRING.sub(_blank, text) if "#" in text else text
+
+
 def parse(text: str, file: str = "<string>") -> A.Program:
     """Parse `.net` source into an AST, or raise a located NetdslError."""
     if text.startswith("\ufeff"):
         text = text[1:]
+    text = blank_comments(text)
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as e:
@@ -123,10 +139,10 @@ _GROUPS = (
     (_STATEMENT_START | _ITEM_START,
      "a statement (a layer like `conv 3x3 x64`, a block, `define`, `input`, ...)",
      frozenset({"NETWORK", "DEFINE", "INPUT", "DEFAULTS", "INCLUDE", "EXTENDS", "FREEZE", "INIT", "AUX",
-                "REPLACE", "NAME", "DIMS", "LPAR", "LBRACE", "SEMICOLON", "_NL", "$END"})),
+                "REPLACE", "NAME", "DIMS", "LPAR", "LBRACE", "_SEMI", "_NL", "$END"})),
     (_ITEM_START,
      "a layer, block or define call (`3x3:64`, `relu`, `residual<...>`, `f(64)`)",
-     _ITEM_START | {"SEMICOLON", "_NL"}),
+     _ITEM_START | {"_SEMI", "_NL"}),
     (frozenset({"XNUM", "PNUM"}),
      "a layer argument (3x3, x64, p1, 0.5, name=value)",
      frozenset({"XNUM", "PNUM", "DIMS", "INT", "FLOAT", "NAME"})),
@@ -137,7 +153,7 @@ _GROUPS = (
      "an operator (+ - * / // %)",
      frozenset({"PLUS", "MINUS", "STAR", "SLASH", "__ANON_0", "PERCENT"})),
 )
-_END = frozenset({"SEMICOLON", "_NL", "$END"})
+_END = frozenset({"_SEMI", "_NL", "$END"})
 # Order in which single terminals are listed (the rest follow alphabetically).
 _ORDER = ("MORETHAN", "VBAR", "RPAR", "RBRACE", "COMMA", "EQUAL", "COLON", "SLASH", "STAR", "LESSTHAN", "LPAR",
           "LBRACE", "COMPARE", "NAME", "DIMS", "INT", "FLOAT", "XNUM", "PNUM", "STRING")
@@ -163,6 +179,8 @@ def _describe_token(tok: Token) -> str:
     kind = tok.type
     if kind == "$END":
         return "end of file"
+    if kind == "_SEMI":  # a run of `;` is one token
+        return TOKEN_WORDS[kind]
     if kind == "_NL":
         return "end of line"
     value = str(tok)
@@ -203,7 +221,7 @@ def _expected_words(names: set[str]) -> str:
         if w is not None and w not in phrases:
             phrases.append(w)
     if end:
-        phrases.append("the end of the statement (`;` or a new line)" if names & {"SEMICOLON", "_NL"}
+        phrases.append("the end of the statement (`;` or a new line)" if names & {"_SEMI", "_NL"}
                        else "end of file")
     if not phrases:
         return "something else"
@@ -315,7 +333,7 @@ def _token_hint(tok: Token, accepts: set[str], before: str, line_text: str) -> s
     kind = tok.type
     prev = before.rstrip()[-1:]
     prev_word = _last_word(before)
-    ends = kind in ("_NL", "$END", "SEMICOLON")
+    ends = kind in ("_NL", "$END", "_SEMI")
     starts_item = _ITEM_START <= accepts
     if kind == "_NL" and starts_item and prev in (">", "*"):
         return f"a line cannot end with `{prev}`: to go on with the chain, start the next line with `>`"
