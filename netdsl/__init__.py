@@ -241,10 +241,12 @@ def _build(report, device, requested) -> object:
 
     from . import runtime
     from .errors import NetdslLimitError
+    from .ir import deep_recursion
 
     _check_fits(report, device)
     try:
-        return runtime.build_module(report, device=None if requested is None else device)
+        with deep_recursion():
+            return runtime.build_module(report, device=None if requested is None else device)
     except (torch.OutOfMemoryError, MemoryError) as e:
         cause = e
     except RuntimeError as e:  # the CPU allocator's failure is a plain RuntimeError
@@ -270,15 +272,15 @@ def checks(text: str, input_shape=None, name: str = "<string>", **overrides):
 
 def compile(path_or_name, input_shape=None, **overrides) -> str:  # noqa: A001 - the verb of the tool
     """Standalone PyTorch source for a `.net` file or zoo network."""
-    from . import codegen
+    from .pipeline import generate
 
-    return codegen.generate(_check("compile", path_or_name, input_shape, overrides))
+    return generate(_check("compile", path_or_name, input_shape, overrides))
 
 
 def compiles(text: str, input_shape=None, name: str = "<string>", **overrides) -> str:
-    from . import codegen
+    from .pipeline import generate
 
-    return codegen.generate(_checks("compiles", text, input_shape, name, overrides))
+    return generate(_checks("compiles", text, input_shape, name, overrides))
 
 
 def load(path_or_name, input_shape=None, device=None, **overrides):

@@ -138,11 +138,10 @@ def cmd_check(args) -> int:
 
 
 def cmd_compile(args) -> int:
-    from . import codegen
+    from .pipeline import generate
 
     target = None if args.output == "-" else output_target(args.output, args.network)  # before the work
-    rep = _front(args)
-    text = codegen.generate(rep)
+    text = generate(_front(args))
     if target is None:
         _out(text)
         return 0
@@ -402,7 +401,10 @@ def _run(argv: list[str]) -> int:
     if args.command is None:
         _out(parser.format_help())
         return 2
-    return {"check": cmd_check, "compile": cmd_compile}[args.command](args)
+    from .ir import deep_recursion
+
+    with deep_recursion():  # the report's rows follow scopes as deeply as they nest
+        return {"check": cmd_check, "compile": cmd_compile}[args.command](args)
 
 
 def main(argv: list[str] | None = None) -> int:
