@@ -96,10 +96,7 @@ def _overrides(fn: str, kw: dict) -> dict[str, str]:
 
 
 def _read_errors(fn: str, path_or_name, call):
-    """Run `call`, turning an OSError from finding or reading the file into a UsageError.
-
-    `sources.resolve` lets e.g. ENAMETOOLONG from `Path.exists` through; this is the API's boundary.
-    """
+    """Run `call`; usage errors about overrides are said in the API's terms."""
     try:
         return call()
     except UsageError as e:
@@ -107,11 +104,6 @@ def _read_errors(fn: str, path_or_name, call):
         if text.startswith("-D "):  # the front end names overrides as the command line gives them
             raise UsageError(f"netdsl.{fn}: {text[3:]}") from None
         raise
-    except OSError as e:
-        shown = os.fsdecode(e.filename) if isinstance(e.filename, (str, bytes)) else str(path_or_name)
-        if len(shown) > 80:
-            shown = f"{shown[:80]}... ({len(shown)} characters)"
-        raise UsageError(f"netdsl.{fn}: cannot read {shown}: {e.strerror or e}") from None
 
 
 def _check(fn: str, path_or_name, input_shape, overrides: dict):

@@ -108,18 +108,15 @@ MAX_BATCH = 1_000_000  # --batch beyond this is surely a typo (the figures are e
 
 
 def _shown(path: str, keep: int = 80) -> str:
-    """A path as named in a one-line message: a very long one is cut, with its length."""
-    path = os.fsdecode(path)
-    return path if len(path) <= keep else f"{path[:keep]}... ({len(path)} characters)"
+    from .sources import shown
+
+    return shown(path, keep)
 
 
 def _front(args):
     from .pipeline import front_end_file
 
-    try:
-        return front_end_file(args.network, dict(args.defines), args.input, _limits(args))
-    except OSError as e:  # e.g. ENAMETOOLONG from resolving a name (sources.resolve lets it through)
-        raise UsageError(f"cannot read {_shown(e.filename or args.network)}: {e.strerror or e}") from None
+    return front_end_file(args.network, dict(args.defines), args.input, _limits(args))
 
 
 def cmd_check(args) -> int:
