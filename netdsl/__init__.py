@@ -127,9 +127,21 @@ def _checks(fn: str, text, input_shape, name, overrides: dict):
 # ------------------------------------------------------------------ building a torch module
 
 
+TORCH_MISSING = "needs PyTorch, an optional extra of netdsl: pip install 'netdsl[torch]'"
+
+
+def _import_torch(fn: str):
+    """torch, or a UsageError saying how to install it (`check` and `compile` work without it)."""
+    try:
+        import torch
+    except ImportError:
+        raise UsageError(f"netdsl.{fn} {TORCH_MISSING}") from None
+    return torch
+
+
 def _device_arg(fn: str, device):
     """The torch.device to build on, checked before anything is built (None: torch's default)."""
-    import torch
+    torch = _import_torch(fn)
 
     if device is None:
         get = getattr(torch, "get_default_device", None)

@@ -656,3 +656,25 @@ def test_include_of_net_files_is_unchanged(tmp_path):
     (tmp_path / "blocks.NET").write_text("define blk(c) = 3x3:c > relu\n")
     (tmp_path / "main.net").write_text('include "blocks.NET"\ninput 3x8x8\nblk(4)\n')
     assert netdsl.check(tmp_path / "main.net").total.params == 3 * 9 * 4 + 4
+
+
+# ------------------------------------------------------------------ 7. torch is an optional extra
+
+NO_TORCH = textwrap.dedent("""
+    import sys
+    sys.modules["torch"] = None  # `import torch` fails as where it is not installed
+    import netdsl
+    from netdsl.errors import UsageError
+    assert netdsl.check("resnet18").total.params == 11_689_512
+    assert "class ResNet18" in netdsl.compile("resnet18")
+    try:
+        netdsl.load("lenet5")
+    except UsageError as e:
+        print(e)
+""")
+
+
+def test_check_and_compile_without_torch():
+    res = subprocess.run([sys.executable, "-c", NO_TORCH], capture_output=True, text=True, env=ENV, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "netdsl.load needs PyTorch, an optional extra of netdsl: pip install 'netdsl[torch]'"
