@@ -101,9 +101,14 @@ def _parser() -> Lark:
 _COMMENT_OR_STRING = re.compile(r'"[^"\\\n]*"|#[^\n]*')
 
 
+@functools.lru_cache(maxsize=256)
+def _blanks(n: int) -> str:
+    return " " * n
+
+
 def _blank(m: re.Match) -> str:
     s = m.group()
-    return s if s[0] == '"' else " " * len(s)
+    return s if s[0] == '"' else _blanks(len(s))
 
 
 def blank_comments(text: str) -> str:
