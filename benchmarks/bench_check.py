@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark of `netdsl check` against PyTorch model analysers (not a unit test).
 
-Two measurements, each printed as a table with PASS/FAIL against the issue's targets:
+Three measurements, each printed as a table with PASS/FAIL against the issues' targets:
 
 1. ResNet-152, whole fresh processes.  `netdsl check resnet152 --json` against processes that
    import torch, build a torchvision-equivalent ResNet-152 (``tests/reference/core.py``) and
@@ -13,6 +13,12 @@ Two measurements, each printed as a table with PASS/FAIL against the issue's tar
 2. Scaling, in this process.  Generated `.net` text of 1k ... 20k layers (every layer written
    out, no repeat counts) through ``netdsl.pipeline.front_end``, best of 3.  Targets: 10k layers
    in < 2 s, and linear growth (time(20k) / time(10k) ~ 2).
+
+3. Large inputs (issue 11), one fresh process per size: `check` of 10k / 100k / 200k written-out
+   layers, a 1 MB line of 60k convolutions (and 30k), `compile` and `load(device="meta")` of
+   12.5k / 25k layers; wall time, peak RSS and the growth factor of each pair. Targets: 100k layers
+   < 5 s and < 300 MB, the 60k line < 6 s, 200k layers < 10 s, compile and meta-load linear.
+   (`--only large`; left out of `--quick`.)
 
 Usage (see benchmarks/README.md):
 
@@ -538,6 +544,99 @@ def bench_scaling(args) -> tuple[list[dict], bool | None]:
              "stages": stages and [{"stage": a, "seconds": b} for a, b in stages]}], verdict
 
 
+# ------------------------------------------------------------------------------ large inputs
+#
+# The sizes of issue 11, each in a fresh process (`python -c LARGE_CHILD JOB N`): wall time from
+# spawn to exit, and the peak RSS of that process. Pairs of sizes give the growth factor.
+
+TARGET_100K_SECONDS, TARGET_100K_MB = 5.0, 300  # `check` of 100k written-out layers
+TARGET_LINE_SECONDS = 6.0  # the 1 MB line of 60k convolutions
+TARGET_200K_SECONDS = 10.0
+
+LARGE_CHILD = r'''
+import json, sys, time
+sys.path.insert(0, sys.argv[3])
+import bench_check as B
+from netdsl.limits import Limits
+from netdsl.pipeline import front_end, generate
+job, n = sys.argv[1], int(sys.argv[2])
+text = (B.generate(n) if job != "line" else
+        "input 16x8x8\n" + " > ".join(["conv 3x3 p1 x16"] * n) + "\n")
+limits = Limits(max_layers=max(200_000, 2 * n))
+if job == "meta-load":  # imported before the clock starts
+    import torch
+    from netdsl import runtime
+t = time.perf_counter()
+report = front_end(text, f"large{n}.net", limits=limits)
+if job == "compile":
+    generate(report)
+elif job == "meta-load":
+    runtime.build_module(report, device=torch.device("meta"))
+print(json.dumps({"seconds": time.perf_counter() - t, "bytes": len(text), "layers": report.total.layers}))
+'''
+
+# (label, job, sizes): the first size is the base of the growth factor
+LARGE = (
+    ("written-out layers, check", "check", (10_000, 100_000)),
+    ("one 1 MB line of convs, check", "line", (30_000, 60_000)),
+    ("written-out layers, check", "check", (200_000,)),
+    ("written-out layers, compile", "compile", (12_500, 25_000)),
+    ("written-out layers, load on meta", "meta-load", (12_500, 25_000)),
+)
+
+
+def bench_large(args) -> tuple[list[dict], bool | None]:
+    print("\n== 3. Large inputs: one fresh process per size ==", file=sys.stderr)
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    rows = []
+    for label, job, sizes in LARGE:
+        if job == "meta-load" and importlib.util.find_spec("torch") is None:
+            continue
+        base = None
+        for n in sizes:
+            run = run_process([sys.executable, "-c", LARGE_CHILD, job, str(n), str(REPO / "benchmarks")], env,
+                              args.timeout)
+            doc = last_json_line(run.out) or {}
+            row = {"input": label, "job": job, "n": n, "rc": run.rc, "wall_s": run.wall, "peak_mb": run.peak / 2**20,
+                   "front_s": doc.get("seconds"), "bytes": doc.get("bytes")}
+            if base is not None and run.rc == 0 and base["rc"] == 0:
+                row["growth"] = run.wall / base["wall_s"]
+                row["size_factor"] = n / base["n"]
+            base = base or row
+            rows.append(row)
+            print(f"    {job} {n}: {run.wall:.2f} s, {row['peak_mb']:.0f} MB" + ("" if run.rc == 0 else
+                  f" (exit {run.rc}: {run.err.strip().splitlines()[-1:]})"), file=sys.stderr)
+    print()
+    print("Large inputs -- wall time of a fresh process (start and imports included), peak RSS")
+    head = f"{'input':<34} {'n':>8} {'MB in':>6} {'wall s':>8} {'in-process s':>12} {'peak MB':>8} {'growth':>14}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        growth = f"{r['growth']:.2f} for x{r['size_factor']:g}" if "growth" in r else ""
+        front = f"{r['front_s']:.2f}" if r["front_s"] is not None else "failed"
+        size = f"{r['bytes'] / 1e6:.2f}" if r["bytes"] else "?"
+        print(f"{r['input']:<34} {r['n']:>8} {size:>6} {r['wall_s']:>8.2f} {front:>12} {r['peak_mb']:>8.0f} "
+              f"{growth:>14}")
+    by = {(r["job"], r["n"]): r for r in rows}
+    checks = []
+    if ("check", 100_000) in by:
+        r = by[("check", 100_000)]
+        checks.append(("100k layers < 5 s and < 300 MB", r["wall_s"] < TARGET_100K_SECONDS and
+                       r["peak_mb"] < TARGET_100K_MB))
+    if ("line", 60_000) in by:
+        checks.append(("60k-conv line < 6 s", by[("line", 60_000)]["wall_s"] < TARGET_LINE_SECONDS))
+    if ("check", 200_000) in by:
+        checks.append(("200k layers < 10 s", by[("check", 200_000)]["wall_s"] < TARGET_200K_SECONDS))
+    for r in rows:
+        if "growth" in r:
+            checks.append((f"{r['job']} linear ({r['n']:,})", r["growth"] <= r["size_factor"] * LINEAR_TOLERANCE))
+    for name, ok in checks:
+        print(f"{name}: {'PASS' if ok else 'FAIL'}")
+    verdict = all(ok for _, ok in checks) if checks else None
+    print(f"Large-input verdict: {'n/a' if verdict is None else 'PASS' if verdict else 'FAIL'}")
+    return rows, verdict
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -553,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated layer counts (default 1000,2000,5000,10000,20000)")
     p.add_argument("--tools", type=lambda s: set(s.split(",")),
                    help="comma-separated subset of baselines: " + ",".join(b[0] for b in BASELINES))
-    p.add_argument("--only", choices=["resnet152", "scaling"], help="run one of the two benchmarks")
+    p.add_argument("--only", choices=["resnet152", "scaling", "large"], help="run one of the benchmarks")
     p.add_argument("--no-warmup", dest="warmup", action="store_false", default=None,
                    help="do not run each tool once untimed first")
     p.add_argument("--no-floors", action="store_true", help="skip the reference rows (python start, torch+build)")
@@ -598,6 +697,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "scaling"):
         rows, v = bench_scaling(args)
         results["scaling"] = rows[0]
+        verdicts.append(v)
+    if args.only == "large" or (args.only is None and not args.quick):
+        rows, v = bench_large(args)
+        results["large"] = rows
         verdicts.append(v)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=1) + "\n")

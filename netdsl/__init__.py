@@ -96,10 +96,7 @@ def _overrides(fn: str, kw: dict) -> dict[str, str]:
 
 
 def _read_errors(fn: str, path_or_name, call):
-    """Run `call`, turning an OSError from finding or reading the file into a UsageError.
-
-    `sources.resolve` lets e.g. ENAMETOOLONG from `Path.exists` through; this is the API's boundary.
-    """
+    """Run `call`; usage errors about overrides are said in the API's terms."""
     try:
         return call()
     except UsageError as e:
@@ -107,11 +104,6 @@ def _read_errors(fn: str, path_or_name, call):
         if text.startswith("-D "):  # the front end names overrides as the command line gives them
             raise UsageError(f"netdsl.{fn}: {text[3:]}") from None
         raise
-    except OSError as e:
-        shown = os.fsdecode(e.filename) if isinstance(e.filename, (str, bytes)) else str(path_or_name)
-        if len(shown) > 80:
-            shown = f"{shown[:80]}... ({len(shown)} characters)"
-        raise UsageError(f"netdsl.{fn}: cannot read {shown}: {e.strerror or e}") from None
 
 
 def _check(fn: str, path_or_name, input_shape, overrides: dict):
@@ -135,9 +127,21 @@ def _checks(fn: str, text, input_shape, name, overrides: dict):
 # ------------------------------------------------------------------ building a torch module
 
 
+TORCH_MISSING = "needs PyTorch, an optional extra of netdsl: pip install 'netdsl[torch]'"
+
+
+def _import_torch(fn: str):
+    """torch, or a UsageError saying how to install it (`check` and `compile` work without it)."""
+    try:
+        import torch
+    except ImportError:
+        raise UsageError(f"netdsl.{fn} {TORCH_MISSING}") from None
+    return torch
+
+
 def _device_arg(fn: str, device):
     """The torch.device to build on, checked before anything is built (None: torch's default)."""
-    import torch
+    torch = _import_torch(fn)
 
     if device is None:
         get = getattr(torch, "get_default_device", None)
@@ -241,10 +245,12 @@ def _build(report, device, requested) -> object:
 
     from . import runtime
     from .errors import NetdslLimitError
+    from .ir import deep_recursion
 
     _check_fits(report, device)
     try:
-        return runtime.build_module(report, device=None if requested is None else device)
+        with deep_recursion():
+            return runtime.build_module(report, device=None if requested is None else device)
     except (torch.OutOfMemoryError, MemoryError) as e:
         cause = e
     except RuntimeError as e:  # the CPU allocator's failure is a plain RuntimeError
@@ -278,15 +284,15 @@ def draw(path_or_name, depth: int = 2, direction: str = "TB", input_shape=None, 
 
 def compile(path_or_name, input_shape=None, **overrides) -> str:  # noqa: A001 - the verb of the tool
     """Standalone PyTorch source for a `.net` file or zoo network."""
-    from . import codegen
+    from .pipeline import generate
 
-    return codegen.generate(_check("compile", path_or_name, input_shape, overrides))
+    return generate(_check("compile", path_or_name, input_shape, overrides))
 
 
 def compiles(text: str, input_shape=None, name: str = "<string>", **overrides) -> str:
-    from . import codegen
+    from .pipeline import generate
 
-    return codegen.generate(_checks("compiles", text, input_shape, name, overrides))
+    return generate(_checks("compiles", text, input_shape, name, overrides))
 
 
 def load(path_or_name, input_shape=None, device=None, **overrides):

@@ -118,9 +118,9 @@ MAX_BATCH = 1_000_000  # --batch beyond this is surely a typo (the figures are e
 
 
 def _shown(path: str, keep: int = 80) -> str:
-    """A path as named in a one-line message: a very long one is cut, with its length."""
-    path = os.fsdecode(path)
-    return path if len(path) <= keep else f"{path[:keep]}... ({len(path)} characters)"
+    from .sources import shown
+
+    return shown(path, keep)
 
 
 def _front(args, network: str | None = None, defines: dict | None = None, input_shape=None):
@@ -174,11 +174,10 @@ def _check_text(rep, args) -> str:
 
 
 def cmd_compile(args) -> int:
-    from . import codegen
+    from .pipeline import generate
 
     target = None if args.output == "-" else output_target(args.output, args.network)  # before the work
-    rep = _front(args)
-    text = codegen.generate(rep)
+    text = generate(_front(args))
     if target is None:
         _out(text)
         return 0
@@ -530,7 +529,10 @@ def _run(argv: list[str]) -> int:
     if args.command is None:
         _out(parser.format_help())
         return 2
-    return {"check": cmd_check, "compile": cmd_compile, "diff": cmd_diff, "draw": cmd_draw}[args.command](args)
+    from .ir import deep_recursion
+
+    with deep_recursion():  # the report's rows follow scopes as deeply as they nest
+        return {"check": cmd_check, "compile": cmd_compile, "diff": cmd_diff, "draw": cmd_draw}[args.command](args)
 
 
 def main(argv: list[str] | None = None) -> int:

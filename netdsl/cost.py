@@ -46,6 +46,10 @@ class Totals:
         self.outputs += node["out_numel"]
         self.layers += 1
 
+    def merge(self, other: Totals) -> None:
+        for f in ("params", "trainable", "macs", "activations", "outputs", "layers"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+
 
 @dataclass
 class Report:

@@ -21,7 +21,7 @@ from . import ops
 from .errors import NetdslError, NetdslLimitError, NetdslNameError, Span, closest
 from .evaluate import evaluate, fmt_value, names, truth
 from .ir import INIT_SCHEMES, DefineInfo, Env, Net, Scope, Value, check_identifier, deep_recursion
-from .limits import Limits, refuse_oversized
+from .limits import MAX_SCOPE_NESTING, Limits, refuse_oversized, too_many_steps
 from .link import Linked, add_defaults
 
 
@@ -50,6 +50,7 @@ class Expander:
         self.globals: dict[str, Value] = linked.globals  # what define bodies see besides their arguments
         self.g = nx.DiGraph()
         self.count = 0  # nodes made so far (the ids of the op nodes, from 1)
+        self.steps = 0  # items expanded so far (limits.Limits.max_steps)
         self.depth = 0  # define calls in progress
         self.aux: dict[str, int] = {}
         self.init = (linked.base.init if linked.base is not None else None) or "torch"
@@ -76,6 +77,19 @@ class Expander:
             self.g.add_edge(i, nid)
         scope.add(nid)
         return nid
+
+    def open_scope(self, parent: Scope, kind: str, label: str, span: Span, **kw) -> Scope:
+        """A new scope under `parent`; nesting deeper than MAX_SCOPE_NESTING is refused, located."""
+        sub = Scope(kind, label, parent, span, level=parent.level + 1, **kw)
+        if sub.level > MAX_SCOPE_NESTING:
+            raise NetdslLimitError(
+                f"define calls and blocks nested more than {MAX_SCOPE_NESTING:,} deep",
+                span=span,
+                trail=parent.trail(),
+                hint="recursion inside nested blocks multiplies the depth: lower --max-depth or the nesting",
+            )
+        parent.add(sub)
+        return sub
 
     # ---- expressions
     def eval(self, e, env: Env) -> Value:
@@ -259,7 +273,14 @@ class Expander:
         if t == "float":
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise bad("a number")
-            return float(v)
+            try:
+                f = float(v)
+            except OverflowError:  # an int too large for a float
+                f = float("inf")
+            need = a.problem(f)
+            if need is not None:
+                raise bad(need)
+            return f
         if t == "bool":
             if not isinstance(v, bool):
                 raise bad("true or false")
@@ -286,11 +307,15 @@ class Expander:
         return v
 
     # ---- items
-    def item(self, it, x: int, env: Env, scope: Scope) -> int:
+    def item(self, it, x: int, env: Env, scope: Scope, first: bool = False) -> int:
+        """Expand one item on input `x`; `first`: it starts a chain or a branch (a tensor may stand there)."""
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise too_many_steps(self.limits, it.span, scope.trail())
         if isinstance(it, A.Layer):
-            return self.layer(it.op, it.args, None, it.span, it.op_span, x, env, scope)
+            return self.layer(it.op, it.args, None, it.span, it.op_span, x, env, scope, first)
         if isinstance(it, A.Call):
-            return self.layer(it.name, (), it.args, it.span, it.name_span, x, env, scope)
+            return self.layer(it.name, (), it.args, it.span, it.name_span, x, env, scope, first)
         if isinstance(it, A.Shorthand):
             spec = ops.REGISTRY["conv"]
             written = [A.Arg("pos", None, it.kernel, it.stride, it.kernel.span),
@@ -299,26 +324,24 @@ class Expander:
         if isinstance(it, A.Block):
             return self.block(it, x, env, scope)
         if isinstance(it, A.Group):
-            return self.stmts(it.body, x, env, scope, braces=it.braces)
+            return self.stmts(it.body, x, env, scope, braces=it.braces, first=first)
         if isinstance(it, A.Repeat):
-            return self.repeat(it, x, env, scope)
+            return self.repeat(it, x, env, scope, first)
         raise NetdslError("unsupported item", span=getattr(it, "span", None))
 
-    def chain(self, ch: A.Chain, x: int, env: Env, scope: Scope) -> int:
-        for i, it in enumerate(ch.items):
-            if i > 0 and isinstance(it, A.Layer) and it.op in env.tensors and not it.args:
-                raise NetdslNameError(
-                    f"tensor `{it.op}` can only start a chain or a branch",
-                    span=it.span,
-                    hint=f"write `{it.op} > ...` at the start, or merge it with a block: add<... | {it.op}>",
-                )
-            x = self.item(it, x, env, scope)
+    def items(self, items, x: int, env: Env, scope: Scope, first: bool = True) -> int:
+        """A chain of items (a statement's, a branch's, a define body's): each takes the previous output."""
+        for i, it in enumerate(items):
+            x = self.item(it, x, env, scope, first and i == 0)
         return x
 
-    def repeat(self, it: A.Repeat, x: int, env: Env, scope: Scope) -> int:
+    def chain(self, ch: A.Chain, x: int, env: Env, scope: Scope, first: bool = True) -> int:
+        return self.items(ch.items, x, env, scope, first)
+
+    def repeat(self, it: A.Repeat, x: int, env: Env, scope: Scope, first: bool) -> int:
         n = self._count(it.count, env, "repeat count")
         before = self.count
-        x = self._one_rep(it, x, env, scope, 1 if n > 1 else None)
+        x = self._one_rep(it, x, env, scope, 1 if n > 1 else None, first)
         per = self.count - before
         if per * (n - 1) + self.count > self.limits.max_layers:
             raise NetdslLimitError(
@@ -332,10 +355,9 @@ class Expander:
             x = self._one_rep(it, x, env, scope, k)
         return x
 
-    def _one_rep(self, rep: A.Repeat, x: int, env: Env, scope: Scope, index: int | None) -> int:
-        item = rep.item
+    def _one_rep(self, rep: A.Repeat, x: int, env: Env, scope: Scope, index: int | None, first: bool = False) -> int:
         mark = len(scope.children)
-        y = self.item(item, x, env, scope)
+        y = self.item(rep.item, x, env, scope, first)
         for ch in scope.children[mark:]:
             if isinstance(ch, Scope) and ch.repeat is None:
                 ch.repeat = rep
@@ -344,11 +366,9 @@ class Expander:
         return y
 
     def layer(self, name: str, args: tuple[A.Arg, ...], call_args, span: Span, name_span: Span, x: int,
-              env: Env, scope: Scope) -> int:
+              env: Env, scope: Scope, first: bool = False) -> int:
         if name in env.tensors and call_args is None:
-            if args:
-                raise NetdslNameError(f"`{name}` is a tensor and takes no arguments", span=span)
-            return env.tensors[name]
+            return self.tensor(name, args, span, env, first)
         if name in env.defines:
             if args:
                 raise NetdslNameError(
@@ -372,6 +392,25 @@ class Expander:
                 hint=closest(name, known),
             )
         return self.emit(spec, list(args), call_args, env, span, x, scope, same_pad=env.in_block)
+
+    def tensor(self, name: str, args, span: Span, env: Env, first: bool) -> int:
+        """A reference to a named tensor: the output of a stage, or a define's tensor argument."""
+        layer = "a define" if name in env.defines else "a built-in layer" if ops.lookup(name) is not None else None
+        if layer is not None:
+            raise NetdslNameError(
+                f"`{name}` names both a tensor and {layer}",
+                span=span,
+                hint=f"rename the stage or argument `{name}`: here `{name}` would silently mean its output",
+            )
+        if args:
+            raise NetdslNameError(f"`{name}` is a tensor and takes no arguments", span=span)
+        if not first:
+            raise NetdslNameError(
+                f"tensor `{name}` can only start a chain or a branch",
+                span=span,
+                hint=f"write `{name} > ...` at the start, or merge it with a block: add<... | {name}>",
+            )
+        return env.tensors[name]
 
     def emit(self, spec: ops.OpSpec, written: list[A.Arg], call_args, env: Env, span: Span, x: int,
              scope: Scope, same_pad: bool) -> int:
@@ -458,9 +497,8 @@ class Expander:
                 hint=f"a recursive define needs a base case: does `{d.name}` always reach its `if ... then`?",
             )
         shown = ", ".join(str(v) if k in tensor_args else fmt_value(v) for k, v in bound.items())
-        sub = Scope("define", d.name, scope, span, call=f"{d.name}({shown})", define=d.name,
-                    define_args=dict(bound), input=x)
-        scope.add(sub)
+        sub = self.open_scope(scope, "define", d.name, span, call=f"{d.name}({shown})", define=d.name,
+                              define_args=dict(bound), input=x)
         for k in tensor_args:
             callee_vars.pop(k, None)
         sub.define_args = {k: v for k, v in bound.items() if k not in tensor_args}
@@ -487,14 +525,10 @@ class Expander:
                 hint=f"`{kind}` is a layer: write it without `<...>`" if ops.lookup(kind) is not None
                 else closest(kind, ops.BLOCK_KINDS),
             )
-        bscope = Scope("block", kind, scope, it.span, input=x)
-        scope.add(bscope)
+        bscope = self.open_scope(scope, "block", kind, it.span, input=x)
         benv = Env(env.vars, env.tensors, env.defaults, env.defines, in_block=True)
         if kind == "seq":
-            y = x
-            for branch in it.branches:
-                for item in branch:
-                    y = self.item(item, y, benv, bscope)
+            y = self.items([i for branch in it.branches for i in branch], x, benv, bscope)
             bscope.output = y
             return y
         outs = []
@@ -502,11 +536,8 @@ class Expander:
         for i, branch in enumerate(it.branches, start=1):
             target = bscope
             if many:
-                target = Scope("branch", f"branch {i}", bscope, it.span, input=x)
-                bscope.add(target)
-            y = x
-            for item in branch:
-                y = self.item(item, y, benv, target)
+                target = self.open_scope(bscope, "branch", f"branch {i}", it.span, input=x)
+            y = self.items(branch, x, benv, target)
             if many:
                 target.output = y
             outs.append(y)
@@ -608,17 +639,19 @@ class Expander:
         return out, src
 
     # ---- statements
-    def stmts(self, body: tuple, x: int, env: Env, scope: Scope, braces: bool = True) -> int:
+    def stmts(self, body: tuple, x: int, env: Env, scope: Scope, braces: bool = True, first: bool = True) -> int:
+        """Statements one after another; as at the top level, each may start from a tensor, but the
+        first only where the group itself stands at the start of a chain or a branch."""
         if braces:
             env = Env(env.vars, dict(env.tensors), {k: list(v) for k, v in env.defaults.items()}, env.defines,
                       env.in_block)
-        for st in body:
-            x = self.stmt(st, x, env, scope)
+        for i, st in enumerate(body):
+            x = self.stmt(st, x, env, scope, first or i > 0)
         return x
 
-    def stmt(self, st, x: int, env: Env, scope: Scope) -> int:
+    def stmt(self, st, x: int, env: Env, scope: Scope, first: bool = True) -> int:
         if isinstance(st, A.Statement):
-            return self.chain(st.chain, x, env, scope)
+            return self.chain(st.chain, x, env, scope, first)
         if isinstance(st, A.Assign):
             if st.mode == "replace":
                 return x  # handled where the replaced stage is expanded
@@ -633,10 +666,10 @@ class Expander:
                     span=st.name_span,
                     hint="names of stages and tensors must be unique; use `replace` in a file that extends another",
                 )
-            sub = Scope("named", st.name, scope, rep[0].span if rep else st.span, aux=(st.mode == "aux"), input=x)
-            scope.add(sub)
+            sub = self.open_scope(scope, "named", st.name, rep[0].span if rep else st.span, aux=(st.mode == "aux"),
+                                  input=x)
             cenv2 = cenv if not rep else Env(cenv.vars, env.tensors, cenv.defaults, cenv.defines, cenv.in_block)
-            y = self.chain(chain, x, cenv2, sub)
+            y = self.chain(chain, x, cenv2, sub, first)
             sub.output = y
             env.tensors[st.name] = y
             if st.mode == "aux":

@@ -45,6 +45,7 @@ class Scope:
     span: Span
     index: int | None = None  # 1-based position among repeats
     repeat: A.Repeat | None = None  # the repeat (`x n`, `* n`) it is one repetition of
+    level: int = 0  # how deeply it nests: the network is 0 (limited by limits.MAX_SCOPE_NESTING)
     call: str | None = None  # how the define was called, e.g. "bottleneck(128, s=2)"
     define: str | None = None
     define_args: dict = field(default_factory=dict)  # values of the non-tensor arguments
@@ -92,15 +93,21 @@ class Scope:
         return (" of ".join(parts),) if parts else ()
 
     def scopes(self) -> Iterable[Scope]:
-        yield self
-        for ch in self.children:
-            if isinstance(ch, Scope):
-                yield from ch.scopes()
+        """This scope and every scope below it, depth first, in order (an explicit stack: scopes nest
+        as deeply as the limits allow)."""
+        stack: list[Scope] = [self]
+        while stack:
+            s = stack.pop()
+            yield s
+            stack.extend(ch for ch in reversed(s.children) if isinstance(ch, Scope))
 
     def nodes(self) -> Iterable[int]:
-        for ch in self.children:
+        """The op nodes below this scope, in order."""
+        stack: list = list(reversed(self.children))
+        while stack:
+            ch = stack.pop()
             if isinstance(ch, Scope):
-                yield from ch.nodes()
+                stack.extend(reversed(ch.children))
             else:
                 yield ch
 

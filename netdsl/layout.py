@@ -199,15 +199,6 @@ def _apply_freeze(net: Net) -> None:
         if p:
             paths[p] = nid
 
-    def covered(prefix: str, nid: int) -> bool:
-        n = net.node(nid)
-        p = n.get("path") or ""
-        scope = n["scope"]
-        while not p and scope is not None:
-            p = scope.path
-            scope = scope.parent
-        return prefix == "*" or p == prefix or p.startswith(prefix + ".")
-
     for name, span in net.frozen:
         if name != "*" and name not in paths:
             raise NetdslNameError(
@@ -221,7 +212,26 @@ def _apply_freeze(net: Net) -> None:
         if name not in paths:
             raise NetdslNameError(f"freeze ... except: no layer or stage named `{name}`",
                                   span=net.frozen[0][1], hint=closest(name, paths))
+    frozen = {name for name, _ in net.frozen}
+    kept = set(net.frozen_except)
     for nid in net.op_nodes():
-        if any(covered(name, nid) for name, _ in net.frozen) and not any(
-                covered(name, nid) for name in net.frozen_except):
+        prefixes = _prefixes(_owner_path(net, nid))
+        if ("*" in frozen or not frozen.isdisjoint(prefixes)) and kept.isdisjoint(prefixes):
             net.node(nid)["trainable"] = False
+
+
+def _owner_path(net: Net, nid: int) -> str:
+    """The dotted path of a layer, or of the nearest scope with one (a parameter-free op has none)."""
+    n = net.node(nid)
+    p = n.get("path") or ""
+    scope = n["scope"]
+    while not p and scope is not None:
+        p = scope.path
+        scope = scope.parent
+    return p
+
+
+def _prefixes(path: str) -> set[str]:
+    """`a.b.c` -> {a, a.b, a.b.c}: the names a `freeze` can cover it by."""
+    parts = path.split(".") if path else []
+    return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}

@@ -71,7 +71,11 @@ def add_defaults(table: dict[str, list[A.Arg]], st: A.Defaults) -> None:
             span=st.span,
             hint=closest(st.op, ops.all_names()),
         )
-    table.setdefault(spec.name, []).extend(st.args)
+    args = table.setdefault(spec.name, [])
+    for arg in st.args:
+        if arg.kind in ("kw", "out", "pad", "flag"):  # a later value of the same argument replaces it
+            args[:] = [a for a in args if (a.kind, a.name) != (arg.kind, arg.name)]
+        args.append(arg)
 
 
 def parse_override(text: str) -> Value:

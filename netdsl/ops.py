@@ -19,6 +19,7 @@ This module must not import torch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -65,6 +66,16 @@ class ArgSpec:
     # shape that the generated code computes from literals (a dropout rate, an eps, linear's
     # output features, whose consumers follow symbolically).
     free: bool = False
+    positive: bool = False  # a `float` that must be > 0 (an eps, a ratio)
+
+    def problem(self, value) -> str | None:
+        """What a value of this argument must be, when `value` (of the right type) is not that."""
+        if self.type == "float":
+            if not math.isfinite(value):
+                return "a finite number > 0" if self.positive else "a finite number"
+            if self.positive and value <= 0:
+                return "a number > 0"
+        return None
 
 
 class ArgProblem(Exception):
@@ -382,9 +393,9 @@ def conv_out_channels(a: dict, c):
         return a["out"]
     if a.get("ratio") is not None:
         f = Fraction(a["ratio"]).limit_denominator(1000)
-        if isinstance(c, int) and (c * f.numerator) % f.denominator:
+        if isinstance(c, int) and ((c * f.numerator) % f.denominator or c * f < 1):
             raise ShapeProblem(
-                f"conv: {c} input channels times ratio {a['ratio']} is not a whole number",
+                f"conv: {c} input channels times ratio {a['ratio']} is not a whole number of channels >= 1",
                 expected="a ratio that gives whole channels", found=f"{c} x {a['ratio']}")
         return c * f.numerator // f.denominator
     return c
@@ -436,8 +447,6 @@ def _conv_module(c: Ctor, groups=None) -> list:
 
 
 def _conv_validate(a: dict) -> None:
-    if a.get("ratio") is not None and a["ratio"] <= 0:
-        raise ArgProblem("conv: `ratio` must be positive", found=str(a["ratio"]))
     if a.get("out") is None and a.get("ratio") is None:
         raise ArgProblem("conv needs its output channels", expected="e.g. `conv 3x3 x64` or `3x3:64`",
                          found="no channels")
@@ -468,7 +477,7 @@ def _out_numel(a, ins, out) -> int:
 _CONV_ARGS = (
     ArgSpec("kernel", "pair", required=True, aliases=("k",), doc="kernel size, 3 or 3x3 or 1x7"),
     ArgSpec("out", "pos_int", None, aliases=("c", "channels"), doc="output channels (x64)", free=True),
-    ArgSpec("ratio", "float", None, doc="output channels = input channels x ratio (instead of out)"),
+    ArgSpec("ratio", "float", None, positive=True, doc="output channels = input channels x ratio (instead of out)"),
     ArgSpec("stride", "pair", 1, aliases=("s",), doc="stride (3x3/2)"),
     ArgSpec("padding", "padding", 0, aliases=("p", "pad"), doc='padding (p1), or "same"'),
     ArgSpec("dilation", "pair", 1, aliases=("d",), doc="dilation"),
@@ -589,7 +598,7 @@ register(OpSpec(
     name="bn",
     doc="batch normalisation over channels (features for 2-D input): bn [eps=1e-5 momentum=0.1]",
     kind="norm",
-    args=(ArgSpec("eps", "float", 1e-5, free=True), ArgSpec("momentum", "float", 0.1, free=True),
+    args=(ArgSpec("eps", "float", 1e-5, free=True, positive=True), ArgSpec("momentum", "float", 0.1, free=True),
           ArgSpec("affine", "bool", True)),
     positional=(),
     shape=_bn_shape,
@@ -655,7 +664,7 @@ register(OpSpec(
     name="layernorm",
     doc="layer normalisation over channels (features for 2-D input), per position: layernorm [eps=1e-5]",
     kind="norm",
-    args=(ArgSpec("eps", "float", 1e-5, free=True), ArgSpec("affine", "bool", True)),
+    args=(ArgSpec("eps", "float", 1e-5, free=True, positive=True), ArgSpec("affine", "bool", True)),
     positional=(),
     shape=_norm_shape("layernorm"),
     params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
@@ -689,8 +698,8 @@ register(OpSpec(
     name="groupnorm",
     doc="group normalisation: groupnorm 32 [eps=1e-5 affine=false]",
     kind="norm",
-    args=(ArgSpec("groups", "pos_int", required=True, aliases=("g",)), ArgSpec("eps", "float", 1e-5, free=True),
-          ArgSpec("affine", "bool", True)),
+    args=(ArgSpec("groups", "pos_int", required=True, aliases=("g",)),
+          ArgSpec("eps", "float", 1e-5, free=True, positive=True), ArgSpec("affine", "bool", True)),
     positional=("groups",),
     shape=_groupnorm_shape,
     params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,

@@ -1,8 +1,9 @@
 """Parse: `.net` text -> `ast.Program`.
 
-One cached LALR parser (contextual lexer, `propagate_positions=True`), a post-lexer for line
-continuation, and a non-recursive transformer with `v_args(meta=True)` that builds the AST with
-a `Span` on every node. Lark's exceptions are translated here, at one boundary, into
+One cached LALR parser (contextual lexer), a post-lexer for line continuation, and the AST built
+during the parse: `_ToAst` is the parser's transformer, each rule's method called as the rule is
+reduced, with a `Span` on every node (`_positions`); no parse tree is made. Comments are read as
+blanks (`blank_comments`). Lark's exceptions are translated here, at one boundary, into
 `NetdslSyntaxError`; nothing Lark-specific leaves this module.
 """
 
@@ -11,11 +12,12 @@ from __future__ import annotations
 import functools
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from lark import Lark, Token, Transformer_NonRecursive, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast as A
 from . import sources
@@ -40,7 +42,7 @@ TOKEN_WORDS = {
     "COMPARE": "a comparison (== != < <= > >=)",
     "_NL": "end of line",
     "$END": "end of file",
-    "SEMICOLON": "`;`",
+    "_SEMI": "`;`",
     "MORETHAN": "`>`",
     "LESSTHAN": "`<`",
     "VBAR": "`|`",
@@ -88,30 +90,59 @@ class _LineJoiner:
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
+    """The parser, building the AST while it parses (no parse tree): `_ToAst` is its transformer.
+
+    Every token reaches the rules (`keep_all_tokens`), so that `_positions` computes each node's
+    span from all the text it covers, keywords and brackets included, then hands the rule's method
+    the tokens Lark would have kept (names, numbers, sizes, strings, comparisons)."""
     # cache=True keeps Lark's grammar analysis in a temp file keyed by the grammar's hash
     # (about 3x faster start-up); a read-only or missing temp folder just skips the cache.
-    options = dict(parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True,
-                   postlex=_LineJoiner(), start="start")
+    options = dict(parser="lalr", lexer="contextual", keep_all_tokens=True, maybe_placeholders=True,
+                   postlex=_LineJoiner(), start="start", transformer=_ToAst())
     try:
         return Lark(sources.grammar_text(), cache=True, **options)
     except OSError:
         return Lark(sources.grammar_text(), **options)
 
 
+_PARSING = threading.Lock()  # the parser's transformer holds the state of one parse
+
+
+# A string or a comment, whichever starts first (`#` inside a string is no comment).
+_COMMENT_OR_STRING = re.compile(r'"[^"\\\n]*"|#[^\n]*')
+
+
+@functools.lru_cache(maxsize=256)
+def _blanks(n: int) -> str:
+    return " " * n
+
+
+def _blank(m: re.Match) -> str:
+    s = m.group()
+    return s if s[0] == '"' else _blanks(len(s))
+
+
+def blank_comments(text: str) -> str:
+    """The text with each comment replaced by as many blanks: every line, column and offset stays.
+    (The grammar's newline and `;` tokens can then swallow runs of comment lines in one token.)"""
+    return _COMMENT_OR_STRING.sub(_blank, text) if "#" in text else text
+
+
 def parse(text: str, file: str = "<string>") -> A.Program:
     """Parse `.net` source into an AST, or raise a located NetdslError."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    try:
-        tree = _parser().parse(text)
-    except UnexpectedInput as e:
-        raise _syntax_error(e, text, file) from None
-    try:
-        return _ToAst(file).transform(tree)
-    except VisitError as e:  # unwrap: our own errors pass through, anything else is a bug
-        if isinstance(e.orig_exc, NetdslError):
-            raise e.orig_exc from None
-        raise
+    text = blank_comments(text)
+    parser = _parser()
+    with _PARSING:
+        parser.options.transformer.start_file(file)
+        try:
+            program = parser.parse(text)
+        except UnexpectedInput as e:
+            raise _syntax_error(e, text, file) from None
+        finally:
+            parser.options.transformer.start_file(None)
+    return program.value if isinstance(program, _Pos) else program
 
 
 # ------------------------------------------------------------------------- errors
@@ -124,10 +155,10 @@ _GROUPS = (
     (_STATEMENT_START | _ITEM_START,
      "a statement (a layer like `conv 3x3 x64`, a block, `define`, `input`, ...)",
      frozenset({"NETWORK", "DEFINE", "INPUT", "DEFAULTS", "INCLUDE", "EXTENDS", "FREEZE", "INIT", "AUX",
-                "REPLACE", "ASSERT", "NAME", "DIMS", "LPAR", "LBRACE", "SEMICOLON", "_NL", "$END"})),
+                 "REPLACE", "ASSERT", "NAME", "DIMS", "LPAR", "LBRACE", "_SEMI", "_NL", "$END"})),
     (_ITEM_START,
      "a layer, block or define call (`3x3:64`, `relu`, `residual<...>`, `f(64)`)",
-     _ITEM_START | {"SEMICOLON", "_NL"}),
+     _ITEM_START | {"_SEMI", "_NL"}),
     (frozenset({"XNUM", "PNUM"}),
      "a layer argument (3x3, x64, p1, 0.5, name=value)",
      frozenset({"XNUM", "PNUM", "DIMS", "INT", "FLOAT", "NAME"})),
@@ -138,7 +169,7 @@ _GROUPS = (
      "an operator (+ - * / // %)",
      frozenset({"PLUS", "MINUS", "STAR", "SLASH", "__ANON_0", "PERCENT"})),
 )
-_END = frozenset({"SEMICOLON", "_NL", "$END"})
+_END = frozenset({"_SEMI", "_NL", "$END"})
 # Order in which single terminals are listed (the rest follow alphabetically).
 _ORDER = ("MORETHAN", "VBAR", "RPAR", "RBRACE", "COMMA", "EQUAL", "COLON", "SLASH", "STAR", "LESSTHAN", "LPAR",
           "LBRACE", "COMPARE", "NAME", "DIMS", "INT", "FLOAT", "XNUM", "PNUM", "STRING")
@@ -164,6 +195,8 @@ def _describe_token(tok: Token) -> str:
     kind = tok.type
     if kind == "$END":
         return "end of file"
+    if kind == "_SEMI":  # a run of `;` is one token
+        return TOKEN_WORDS[kind]
     if kind == "_NL":
         return "end of line"
     value = str(tok)
@@ -204,7 +237,7 @@ def _expected_words(names: set[str]) -> str:
         if w is not None and w not in phrases:
             phrases.append(w)
     if end:
-        phrases.append("the end of the statement (`;` or a new line)" if names & {"SEMICOLON", "_NL"}
+        phrases.append("the end of the statement (`;` or a new line)" if names & {"_SEMI", "_NL"}
                        else "end of file")
     if not phrases:
         return "something else"
@@ -316,7 +349,7 @@ def _token_hint(tok: Token, accepts: set[str], before: str, line_text: str) -> s
     kind = tok.type
     prev = before.rstrip()[-1:]
     prev_word = _last_word(before)
-    ends = kind in ("_NL", "$END", "SEMICOLON")
+    ends = kind in ("_NL", "$END", "_SEMI")
     starts_item = _ITEM_START <= accepts
     if kind == "_NL" and starts_item and prev in (">", "*"):
         return f"a line cannot end with `{prev}`: to go on with the chain, start the next line with `>`"
@@ -522,13 +555,77 @@ def _int(file: str, tok: Token | str, span: Span | None = None) -> int:
     return int(tok)
 
 
-@v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):
-    def __init__(self, file: str):
+# The tokens a rule's method sees: the others are keywords, punctuation and separators.
+_KEPT_TOKENS = frozenset({"NAME", "INT", "FLOAT", "DIMS", "XNUM", "PNUM", "STRING", "COMPARE"})
+
+
+class _Meta:
+    """Where a rule's text lies (what `_span` reads): from its first to its last token."""
+
+    __slots__ = ("line", "column", "end_line", "end_column", "empty")
+
+    def __init__(self, first, last):
+        self.empty = first is None
+        if first is not None:
+            self.line, self.column = first[0], first[1]
+            self.end_line, self.end_column = last[2], last[3]
+
+
+class _Pos:
+    """A rule's value that is no AST node (a tuple of arguments, a dotted name, a parenthesised
+    expression), with the extent of its text: (line, column, end line, end column)."""
+
+    __slots__ = ("value", "pos")
+
+    def __init__(self, value, pos):
+        self.value, self.pos = value, pos
+
+
+def _where(c):
+    """The extent of a rule's child: a token, a node (its span) or a `_Pos`; None when unknown."""
+    if isinstance(c, Token):
+        return (c.line, c.column, c.end_line, c.end_column)
+    if isinstance(c, _Pos):
+        return c.pos
+    sp = getattr(c, "span", None)
+    return None if sp is None else (sp.line, sp.col, sp.end_line, sp.end_col)
+
+
+def _positions(f, _data, children, _meta):
+    """Lark calls every rule's method through this: the span from all the children, then the method
+    with the children Lark keeps by default (placeholders included); values without a span of
+    their own travel as `_Pos`."""
+    first = next((p for p in map(_where, children) if p is not None), None)
+    last = next((p for p in map(_where, reversed(children)) if p is not None), None)
+    kept = [c.value if isinstance(c, _Pos) else c for c in children
+            if not isinstance(c, Token) or c.type in _KEPT_TOKENS]
+    value = f(_Meta(first, last), kept)
+    if first is None:
+        return value
+    extent = (first[0], first[1], last[2], last[3])
+    if isinstance(value, tuple) and getattr(value, "span", None) is not None and _where(value) == extent:
+        return value  # a node: its span says where it lies
+    return _Pos(value, extent)  # anything else, or a node inside brackets that belong to it
+
+
+@v_args(wrapper=_positions)
+class _ToAst(Transformer):
+    """The AST of one file, built rule by rule as the parser reduces (see `_parser`)."""
+
+    def __init__(self):
         super().__init__()
+        self.start_file(None)
+
+    def start_file(self, file: str | None) -> None:
         self.file = file
         self.depth: dict[int, int] = {}
-        self.children_alive: list = []  # keeps ids in `depth` unique while transforming
+        self.children_alive: list = []  # keeps ids in `depth` unique while parsing
+
+    # ---- what a parenthesised expression or condition, or an optional part, stands for
+    def _inner(self, meta, c):
+        return c[0]
+
+    atom = comparison = stride = param_default = freeze_except = _inner
 
     def _s(self, meta) -> Span:
         return _span(self.file, meta)

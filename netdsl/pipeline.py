@@ -15,6 +15,7 @@ import os
 from . import budget, cost, expand, layout, link, parse, shapes, sources
 from .cost import Report
 from .errors import NetdslError
+from .ir import deep_recursion
 from .limits import Limits
 
 
@@ -28,21 +29,34 @@ def front_end(text: str, file: str = "<string>", overrides: dict[str, str] | Non
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        program = parse.parse(text, file)
-        linked = link.link(program, smap, overrides, limits)
-        budgets = budget.collect(linked)
-        net = expand.expand(linked, input_shape, limits)
-        shapes.infer(net)
-        layout.assign_names(net)
-        report = cost.analyze(net)
-        budget.enforce(report, budgets)
-        return report
+        with deep_recursion():
+            return _stages(text, file, smap, overrides, input_shape, limits)
     except NetdslError as e:
         e.with_sources(smap)
         raise
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _stages(text, file, smap, overrides, input_shape, limits) -> Report:
+    program = parse.parse(text, file)
+    linked = link.link(program, smap, overrides, limits)
+    budgets = budget.collect(linked)
+    net = expand.expand(linked, input_shape, limits)
+    shapes.infer(net)
+    layout.assign_names(net)
+    report = cost.analyze(net)
+    budget.enforce(report, budgets)
+    return report
+
+
+def generate(report: Report) -> str:
+    """The PyTorch source of a checked network (the back end's passes recurse as deeply as scopes nest)."""
+    from . import codegen
+
+    with deep_recursion():
+        return codegen.generate(report)
 
 
 def front_end_file(name_or_path: str | os.PathLike, overrides: dict[str, str] | None = None,

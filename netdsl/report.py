@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import ops
-from .cost import DTYPE_BYTES, Report, Totals, scope_totals
-from .ir import Net, Scope
+from .cost import DTYPE_BYTES, Report, Totals
+from .ir import Net, Scope, deep_recursion
 from .memory import Memory
 
 
@@ -50,29 +50,47 @@ def _node_row(net: Net, nid: int, depth: int) -> Row:
                n["macs"], depth, n.get("aux", False), outputs=n["out_numel"])
 
 
-def _scope_row(net: Net, scope: Scope, depth: int) -> Row:
-    t: Totals = scope_totals(net, scope)
+def _subtotals(net: Net) -> dict[int, tuple[Totals, bool]]:
+    """(totals, holds an aux layer) of every scope, by id, in one pass from the leaves up."""
+    sums: dict[int, tuple[Totals, bool]] = {}
+    for s in reversed(list(net.root.scopes())):
+        t, aux = Totals(), s.aux
+        for ch in s.children:
+            if isinstance(ch, Scope):
+                sub, a = sums[id(ch)]
+                t.merge(sub)
+            else:
+                t.add(net.node(ch))
+                a = net.node(ch).get("aux", False)
+            aux = aux or a
+        sums[id(s)] = (t, aux)
+    return sums
+
+
+def _scope_row(net: Net, scope: Scope, depth: int, sums) -> Row:
+    t, aux = sums[id(scope)]
     out = net.node(scope.output).get("shape") if scope.output is not None else None
-    aux = scope.aux or any(net.node(n).get("aux") for n in scope.nodes())
     row = Row(scope.path or scope.label, _scope_op(scope), scope.span.line, scope.span.file, out, t.params, t.macs,
               depth, aux, outputs=t.outputs)
     for mem in scope.members:
-        row.children.append(_member_row(net, mem, depth + 1))
+        row.children.append(_member_row(net, mem, depth + 1, sums))
     return row
 
 
-def _member_row(net: Net, mem, depth: int) -> Row:
+def _member_row(net: Net, mem, depth: int, sums) -> Row:
     while isinstance(mem, Scope) and mem.collapsed_to is not None:  # `fc = linear 10` is the layer fc
         mem = mem.collapsed_to
     if isinstance(mem, Scope):
-        return _scope_row(net, mem, depth)
+        return _scope_row(net, mem, depth, sums)
     return _node_row(net, mem, depth)
 
 
 def rows(report: Report) -> list[Row]:
     """Top-level rows; functional layers (add, concat, flatten) appear where they are written."""
     net = report.net
-    return [_member_row(net, m, 0) for m in net.root.members]
+    sums = _subtotals(net)
+    with deep_recursion():  # rows nest as deeply as scopes
+        return [_member_row(net, m, 0, sums) for m in net.root.members]
 
 
 def _fmt_shape(shape) -> str:

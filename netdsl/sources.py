@@ -21,7 +21,32 @@ from .errors import NetdslError, NetdslLimitError, SourceMap, Span, UsageError
 _PKG = Path(__file__).resolve().parent
 
 # The largest .net file read (raise it with the environment variable NETDSL_MAX_FILE_BYTES).
-MAX_FILE_BYTES = int(os.environ.get("NETDSL_MAX_FILE_BYTES", 4 * 1024 * 1024))
+DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+def max_file_bytes() -> int:
+    """The size limit of a `.net` file: NETDSL_MAX_FILE_BYTES, else 4 MiB (read at each use)."""
+    v = os.environ.get("NETDSL_MAX_FILE_BYTES", "")
+    if v == "":
+        return DEFAULT_MAX_FILE_BYTES
+    if not v.strip().isdigit() or int(v) < 1:
+        raise UsageError(f"NETDSL_MAX_FILE_BYTES={shown(v, 40)}: expected a whole number of bytes >= 1")
+    return int(v)
+
+
+def shown(path: str | os.PathLike, keep: int = 80) -> str:
+    """A path or name as messages show it: a long one cut, with its length."""
+    path = os.fsdecode(path)
+    return path if len(path) <= keep else f"{path[:keep]}... ({len(path)} characters)"
+
+
+def _exists(p: Path) -> bool:
+    """Path.exists, where a name the system cannot look up (too long, a loop of links) does not exist:
+    reading it then says why, located."""
+    try:
+        return p.exists()
+    except OSError:
+        return False
 
 
 def _data_dir(name: str) -> Path:
@@ -46,13 +71,16 @@ def zoo_names() -> list[str]:
 def resolve(name_or_path: str | os.PathLike) -> Path:
     """A path that exists, else the zoo file of that name; UsageError if neither."""
     p = Path(name_or_path)
-    if p.exists():
-        return p
-    stem = p.name[:-4] if p.name.endswith(".net") else p.name
-    if p.parent == Path(".") or str(p.parent) == "":
-        candidate = zoo_dir() / f"{stem}.net"
-        if candidate.is_file():
-            return candidate
+    try:
+        if p.exists():
+            return p
+        stem = p.name[:-4] if p.name.endswith(".net") else p.name
+        if p.parent == Path(".") or str(p.parent) == "":
+            candidate = zoo_dir() / f"{stem}.net"
+            if candidate.is_file():
+                return candidate
+    except OSError as e:  # ENAMETOOLONG, ELOOP, EACCES on a folder on the way
+        raise UsageError(f"cannot read {shown(name_or_path)}: {e.strerror or e}") from None
     known = ", ".join(zoo_names())
     raise UsageError(f"no such file or zoo network: {name_or_path} (the zoo has: {known})")
 
@@ -68,10 +96,11 @@ def _check_regular(path: Path) -> None:
         raise UsageError(f"{path} is a folder, not a .net file")
     if not stat.S_ISREG(st.st_mode):
         raise UsageError(f"{path} is not a regular file")
-    if st.st_size > MAX_FILE_BYTES:
-        raise UsageError(
-            f"{path} is {st.st_size} bytes; the limit is {MAX_FILE_BYTES} (raise it with NETDSL_MAX_FILE_BYTES)"
-        )
+    if path.name.lower().endswith(".net") and not os.path.realpath(path).lower().endswith(".net"):
+        raise UsageError(f"{path} is a link to a file whose name does not end in .net; it is not read")
+    limit = max_file_bytes()
+    if st.st_size > limit:
+        raise UsageError(f"{path} is {st.st_size} bytes; the limit is {limit} (raise it with NETDSL_MAX_FILE_BYTES)")
 
 
 def decode(data: bytes, display: str) -> str:
@@ -110,8 +139,9 @@ def read_source(path: Path) -> tuple[str, str]:
 
 def program_sources(text: str, name: str) -> SourceMap:
     """The SourceMap of a program given as text, holding that text (refused when too large)."""
-    if len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
-        raise NetdslLimitError(f"source is larger than {MAX_FILE_BYTES} bytes")
+    limit = max_file_bytes()
+    if len(text) > limit or len(text.encode("utf-8", "replace")) > limit:
+        raise NetdslLimitError(f"source is larger than {limit} bytes")
     return SourceMap({name: text})
 
 
@@ -131,9 +161,9 @@ def included_path(target: str, from_file: str, span: Span, is_path: bool = True)
     else:
         base = Path(from_file).parent if from_file and not from_file.startswith("<") else Path(".")
         p = (base / target) if not Path(target).is_absolute() else Path(target)
-        if not p.exists() and not Path(from_file).exists():
+        if not _exists(p) and not _exists(Path(from_file)):
             zp = zoo_dir() / target
-            if zp.is_file():
+            if _exists(zp):
                 p = zp
     return p
 

@@ -656,3 +656,194 @@ def test_include_of_net_files_is_unchanged(tmp_path):
     (tmp_path / "blocks.NET").write_text("define blk(c) = 3x3:c > relu\n")
     (tmp_path / "main.net").write_text('include "blocks.NET"\ninput 3x8x8\nblk(4)\n')
     assert netdsl.check(tmp_path / "main.net").total.params == 3 * 9 * 4 + 4
+
+
+# ------------------------------------------------------------------ 7. torch is an optional extra
+
+NO_TORCH = textwrap.dedent("""
+    import sys
+    sys.modules["torch"] = None  # `import torch` fails as where it is not installed
+    import netdsl
+    from netdsl.errors import UsageError
+    assert netdsl.check("resnet18").total.params == 11_689_512
+    assert "class ResNet18" in netdsl.compile("resnet18")
+    try:
+        netdsl.load("lenet5")
+    except UsageError as e:
+        print(e)
+""")
+
+
+def test_check_and_compile_without_torch():
+    res = subprocess.run([sys.executable, "-c", NO_TORCH], capture_output=True, text=True, env=ENV, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "netdsl.load needs PyTorch, an optional extra of netdsl: pip install 'netdsl[torch]'"
+
+
+# ------------------------------------------------------------------ 8. runs of separators, memory per byte
+
+
+@pytest.mark.parametrize("filler", ["\n", "\r\n", ";", ";\n", "# c\n", "  \n\t", "; # c\n"])
+def test_separator_runs_take_memory_linear_in_the_text(filler):
+    """A MiB of blank lines, comment lines or `;`: one token per run, a small multiple of the text in memory
+    (the old newline pattern kept ~300 bytes of backtracking state per line: 2.4 GB for 4 MiB)."""
+    import tracemalloc
+
+    text = "input 3x8x8\nrelu" + filler * (2**20 // len(filler)) + "\nrelu\n"
+    tracemalloc.start()
+    try:
+        program = parse.parse(text, "runs.net")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * len(text), (filler, peak)  # was ~300x for the newline runs
+    assert len(program.stmts) == 3
+
+
+def test_comment_lines_before_a_continuation_still_continue():
+    r = netdsl.checks("input 3x8x8\nrelu\n# a comment\n\n  # another\n> relu\n", name="c.net")
+    assert len(r.net.op_nodes()) == 2
+
+
+def test_blanked_comments_keep_every_position():
+    text = 'include "a#b.net" # comment "with quotes"\r\nrelu # x\n'
+    blanked = parse.blank_comments(text)
+    assert blanked == 'include "a#b.net" ' + " " * len('# comment "with quotes"\r') + "\nrelu " + " " * 3 + "\n"
+    assert len(blanked) == len(text)
+
+
+def test_errors_after_long_runs_are_located():
+    with pytest.raises(NetdslError) as e:
+        netdsl.checks("input 3x8x8\n" + "# c\n" * 50_000 + ";" * 50_000 + "\nrelu >>\n", name="r.net")
+    assert str(e.value).startswith("r.net:50003:7: error: unexpected `>`")
+
+
+# ------------------------------------------------------------------ 9. recursion and the layer / step limits
+
+RECURSIONS = {
+    "distinct_values": "define f(n, k) = if n == 0 then relu else f(n - 1, k * 2) > f(n - 1, k * 2 + 1)\nf(40, 1)",
+    "distinct_values_in_channels": "define f(n, k) = if n == 0 then conv 1x1 out=(k % 7 + 1) else f(n - 1, k * 2) "
+                                   "> f(n - 1, k * 2 + 1)\nf(40, 1)",
+    "tensor_arguments": "define f(t, n) = if n == 0 then relu else add<f(t, n - 1) | f(t, n - 1)>\na = relu\nf(a, 40)",
+    "through_a_default": "define g(n, k=n) = if k == 0 then relu else g(n - 1) > g(n - 1)\ng(40)",
+    "two_defines": "define f(n, c) = if n == 0 then relu else g(n, c + 1) > g(n, c + 2)\n"
+                   "define g(n, c) = f(n - 1, c * 3)\nf(40, 1)",
+    "no_layers": "define f(n, k) = if n == 0 then id else f(n - 1, k * 2) > f(n - 1, k * 2 + 1)\nrelu > f(40, 1)",
+    "repeats_of_id": "((id) x100000) x100000",
+    "repeat_of_a_call": "define f(k) = relu > relu\nf(3) x100000 > f(4) x100000 > f(5) x100000",
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECURSIONS))
+def test_exploding_expansions_are_refused_at_once(name):
+    t0 = time.perf_counter()
+    with pytest.raises(NetdslLimitError) as e:
+        netdsl.checks("input 3x8x8\n" + RECURSIONS[name] + "\n", name="r.net")
+    assert time.perf_counter() - t0 < 5  # about 0.1 s; minutes (or forever) before
+    assert re.match(r"r\.net:\d+:1: error: the (network expands to at least [\d,]+ layers|expansion takes more "
+                    r"than [\d,]+ steps)", str(e.value)), str(e.value)
+
+
+def test_relevant_parameters():
+    from netdsl import link
+    from netdsl.limits import relevant_params
+
+    prog = parse.parse("define f(n, k, c, w) = if n == 0 then 3x3:w else g(n - 1, k) * k > f(n - 1, c, c, w + 1)\n"
+                       "define g(a, b=a) = if b >= 3 then relu else conv 1x1 out=(a)\n", "p.net")
+    linked = link.link(prog, parse.sources.SourceMap({"p.net": ""}))
+    rel = relevant_params(linked.defines)
+    assert rel == {"f": frozenset({"n", "k", "c"}), "g": frozenset({"a", "b"})}  # not w: channels only
+
+
+def test_limits_allow_what_they_say():
+    """The same recursions under the limit still expand, exactly."""
+    r = netdsl.checks("input 3x8x8\ndefine f(n, k) = if n == 0 then conv 1x1 out=(k % 5 + 1) else "
+                      "f(n - 1, k * 2) > f(n - 1, k * 2 + 1)\nf(8, 1)\n", name="ok.net")
+    assert len(r.net.op_nodes()) == 256
+
+
+# ------------------------------------------------------------------ 10. layers x statements
+
+
+def test_freeze_cost_does_not_grow_with_repeated_names(monkeypatch):
+    from netdsl import layout
+
+    calls = []
+    real = layout._prefixes
+    monkeypatch.setattr(layout, "_prefixes", lambda p: calls.append(p) or real(p))
+    text = "input 3x8x8\ns2 = " + " > ".join(["relu"] * 300) + "\nfreeze " + ", ".join(["s2"] * 5000) + "\n"
+    r = netdsl.checks(text, name="f.net")
+    assert len(calls) == 300  # once per layer, whatever the number of names
+    assert r.total.trainable == 0
+
+
+def test_many_defaults_lines_keep_one_value_per_argument():
+    from netdsl import link
+
+    text = "defaults conv bias=false bn\n" * 1000 + "defaults conv bias=true\ninput 3x8x8\nconv 3x3 p1 x4 *50\n"
+    linked = link.link(parse.parse(text, "d.net"), parse.sources.SourceMap({"d.net": text}))
+    assert [(a.kind, a.name) for a in linked.defaults["conv"]] == [("flag", "bn"), ("kw", "bias")]
+    r = netdsl.checks(text, name="d.net")
+    assert r.total.params == 3 * 9 * 4 + 4 + 8 + 49 * (4 * 9 * 4 + 4 + 8)
+
+
+# ------------------------------------------------------------------ 11. depth-first passes and deep nesting
+
+
+def test_deep_recursion_checks_and_compiles():
+    from netdsl.limits import Limits
+    from netdsl.pipeline import front_end, generate
+
+    old = sys.getrecursionlimit()
+    text = "input 3x8x8\ndefine f(n) = if n == 0 then relu else relu > f(n - 1)\nf(400)\n"
+    r = front_end(text, "deep.net", limits=Limits(max_depth=1000))
+    assert len(r.net.op_nodes()) == 401
+    assert "class F" in generate(r)
+    assert sys.getrecursionlimit() == old
+    nested = "input 3x8x8\ndefine f(n) = if n == 0 then relu else " + "seq<" * 8 + "f(n - 1)" + ">" * 8 + "\nf(63)\n"
+    assert "class F" in netdsl.compiles(nested, name="nested.net")
+
+
+def test_nesting_beyond_the_limit_is_located():
+    text = "input 3x8x8\ndefine f(n) = if n == 0 then relu else relu > f(n - 1)\nf(3000)\n"
+    from netdsl.limits import Limits
+    from netdsl.pipeline import front_end
+
+    with pytest.raises(NetdslLimitError, match=r"^deep\.net:2:\d+: error: define calls and blocks nested more than "
+                                               r"2,000 deep"):
+        front_end(text, "deep.net", limits=Limits(max_depth=100_000))
+
+
+# ------------------------------------------------------------------ 12. links, environment
+
+
+def test_net_link_to_another_file_is_not_read(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hunter2-do-not-show\n")
+    (tmp_path / "lib.net").symlink_to(secret)
+    (tmp_path / "main.net").write_text('include "lib.net"\ninput 3x8x8\nrelu\n')
+    for args in (["check", "main.net"], ["check", "lib.net"]):
+        code, out, err = run(args, capsys)
+        assert code in (1, 2) and "hunter2" not in err
+        assert "is a link to a file whose name does not end in .net" in err
+    (tmp_path / "loop.net").symlink_to(tmp_path / "loop.net")
+    (tmp_path / "main.net").write_text('include "loop.net"\ninput 3x8x8\nrelu\n')
+    code, out, err = run(["check", "main.net"], capsys)
+    assert code == 1 and err.startswith("main.net:1:1: error: cannot include")
+    code, out, err = run(["check", "loop.net"], capsys)
+    _one_line_usage_error(code, out, err)
+
+
+@pytest.mark.parametrize("var", ["NETDSL_MAX_FILE_BYTES", "NETDSL_MAX_LAYERS", "NETDSL_MAX_DEPTH"])
+@pytest.mark.parametrize("value", ["abc", "-5", "1e9", "0"])
+def test_bad_environment_limits_are_usage_errors(var, value, capsys, monkeypatch):
+    monkeypatch.setenv(var, value)
+    code, out, err = run(["check", "lenet5"], capsys)
+    _one_line_usage_error(code, out, err, var)
+
+
+def test_environment_is_read_at_use_not_at_import():
+    res = subprocess.run([sys.executable, "-c", "import netdsl.sources, netdsl.cli"], capture_output=True, text=True,
+                         env={**ENV, "NETDSL_MAX_FILE_BYTES": "abc"}, timeout=60)
+    assert res.returncode == 0, res.stderr

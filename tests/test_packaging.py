@@ -37,8 +37,8 @@ def test_wheel_in_fresh_venv(wheel, root, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
-    res = subprocess.run([str(py), "-m", "pip", "install", "-q", "-c", str(root / "constraints.txt"), str(wheel)],
-                         capture_output=True, text=True)
+    res = subprocess.run([str(py), "-m", "pip", "install", "-q", "-c", str(root / "constraints.txt"),
+                          f"{wheel}[torch]"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
