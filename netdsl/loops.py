@@ -22,17 +22,21 @@ def compress(items: list, params_of=lambda func: None) -> list:
     other runs of one class as a loop over a table of their arguments (`params_of(class)`: the
     names of its constructor parameters)."""
     out: list = []
+    keys = [flat(it) for it in items]  # each item's text once: every scan below is linear
     i = 0
     while i < len(items):
         j = i + 1
-        while j < len(items) and flat(items[j]) == flat(items[i]):
+        while j < len(items) and keys[j] == keys[i]:
             j += 1
         n = j - i
-        if n >= 2 and isinstance(items[i], Call) and not items[i].func.startswith("nn."):
-            out.append(Star(Comp(items[i], "_", n)))
+        if n >= 2:  # identical modules: a loop for a class of ours, PyTorch's own as they are
+            if isinstance(items[i], Call) and not items[i].func.startswith("nn."):
+                out.append(Star(Comp(items[i], "_", n)))
+            else:
+                out += items[i:j]
             i = j
             continue
-        prog = _progression(items, i) or _table(items, i, params_of)
+        prog = _progression(items, i) or _table(items, i, params_of, keys)
         if prog is not None:
             code, n = prog
             out.append(code)
@@ -139,7 +143,7 @@ def _shape(c) -> tuple:
     return (c.func, tuple((a.name if isinstance(a, Kw) else None) for a in c.args))
 
 
-def _table(items: list, i: int, params_of):
+def _table(items: list, i: int, params_of, keys: list[str]):
     """Three or more calls of one class with other arguments (MobileNetV2's rows of Table 2) as
     `*[Block(cin, t, c) for cin, t, c in [(32, 1, 16), ...]]`: the arguments that differ become a
     table, bound to the names of the parameters they are given to."""
@@ -148,7 +152,7 @@ def _table(items: list, i: int, params_of):
         return None
     j = i + 1  # (a repetition of the previous call ends the table: it is a run of its own)
     while j < len(items) and isinstance(items[j], Call) and _shape(items[j]) == _shape(first) \
-            and flat(items[j]) != flat(items[j - 1]):
+            and keys[j] != keys[j - 1]:
         j += 1
     names = params_of(first.func)
     if j - i < 3 or names is None:

@@ -103,6 +103,7 @@ class _Ctx:
     # keys of the variables a value depended on when the lowering wrote that value as a literal:
     # a network parameter among them cannot be a constructor argument (its value is baked in)
     lost: set = field(default_factory=set)
+    inplace: dict = field(default_factory=dict)  # attribute -> whether its module runs in place
     reps: dict = field(default_factory=dict)  # attribute -> the repeat (A.Repeat) it is one repetition of
     symbolic_globals: bool = True  # network parameters read here are variables (False: their values)
     # (condition, value) pairs a decision written as a literal relies on (a shortcut that never
@@ -175,6 +176,7 @@ class Lowerer:
                 self.define_class[s.define] = self.global_names.take(camel(s.define))
         self.outputs_name = self.global_names.take(self.net_class + "Outputs") if self.net.aux_outputs else None
         self.branches = self._branches_taken()
+        self.sample_columns = self._joins()
         self.no_merge = no_merge
 
     # ---- helpers
@@ -621,7 +623,9 @@ class Lowerer:
             self.shortcut(ctx, nid, cin, cout)
         elif spec.lowering.module is not None and node.get("name"):
             name = node["name"]
-            inplace = all(self._inplace_ok(ctx, n) for n in self._sharing(ctx, nid))
+            inplace = ctx.inplace.get(name)  # one answer for every use of a shared module
+            if inplace is None:
+                inplace = ctx.inplace[name] = all(self._inplace_ok(ctx, n) for n in self._sharing(ctx, nid))
             code = self.ctor(ctx, nid, cin, cout, arg_syms, arg_names, inplace)
             if name not in ctx.fields:
                 ctx.init.append(Assign(f"self.{name}", code))
@@ -1005,7 +1009,7 @@ class Lowerer:
     def _names_of_net(self) -> NetNames:
         return NetNames(taken=frozenset(self.global_names.taken), aux_outputs=self.net.aux_outputs,
                         shape_of=lambda n: self.node(n)["shape"], outputs_name=self.outputs_name,
-                        sample_columns=self._joins())
+                        sample_columns=self.sample_columns)
 
     def _joins(self) -> bool:
         """Whether the network has FractalNet joins with global drop-path over several columns."""
