@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                 epilog="commands:\n  check    shapes and cost table (no torch needed)\n"
                        "  compile  readable PyTorch source\n"
                        "  diff     compare two networks\n"
-                       "  draw     block diagram (SVG, DOT, Mermaid)\n\nsee `netdsl COMMAND --help`")
+                       "  draw     block diagram (SVG, DOT, Mermaid)\n"
+                       "  ops      every op with its arguments\n\nsee `netdsl COMMAND --help`")
     p.add_argument("--version", action="version", version=f"netdsl {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     c = sub.add_parser("check", help="check shapes and print the cost table", epilog=EXAMPLES_CHECK,
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("-o", "--output", default="-", help="output .py file, or - for stdout (default)")
     _diff_parser(sub)
     _draw_parser(sub)
+    _ops_parser(sub)
     return p
 
 
@@ -243,6 +245,26 @@ EXAMPLES_DRAW = """examples:
   netdsl draw densenet121 --format dot | dot -Tpng -o densenet121.png
   netdsl draw mobilenet_v2 --format mermaid          (to standard output)
 """
+
+
+def _ops_parser(sub) -> None:
+    o = sub.add_parser("ops", help="list every op, or one op's arguments",
+                       epilog="examples:\n  netdsl ops\n  netdsl ops conv\n",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    o.add_argument("name", nargs="?", help="one op (or an alias): its arguments, types, defaults and aliases")
+
+
+def cmd_ops(args) -> int:
+    from . import reference
+
+    if args.name is None:
+        _out(reference.ops_text())
+        return 0
+    spec = reference.find(args.name)
+    if spec is None:
+        raise UsageError(reference.unknown_op_message(args.name))
+    _out(reference.op_text(spec))
+    return 0
 
 
 def _draw_parser(sub) -> None:
@@ -532,7 +554,8 @@ def _run(argv: list[str]) -> int:
     from .ir import deep_recursion
 
     with deep_recursion():  # the report's rows follow scopes as deeply as they nest
-        return {"check": cmd_check, "compile": cmd_compile, "diff": cmd_diff, "draw": cmd_draw}[args.command](args)
+        return {"check": cmd_check, "compile": cmd_compile, "diff": cmd_diff, "draw": cmd_draw,
+                "ops": cmd_ops}[args.command](args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,9 +36,28 @@ def _arg_list(spec) -> str:
     return ("one of its arguments: " + ", ".join(x.name for x in spec.args)) if spec.args else "no arguments"
 
 
+def _twice_hint(name: str, value) -> str | None:
+    """`conv 3x3 x64 x2`: the second `x2` reads as the output channels; `*2` is the repeat."""
+    if name == "out" and isinstance(value, int) and not isinstance(value, bool):
+        return f"`*{value}` repeats a layer: write `... *{value}`; `x{value}` sets the output channels"
+    return None
+
+
 def _signature(d: A.Define) -> str:
     return f"{d.name}({', '.join(q.name + ('' if q.default is None else '=...') for q in d.params)})"
 
+
+
+def _assigned_in(node, name: str) -> A.Assign | None:
+    """The `name = ...` statement somewhere inside an AST node (a define body), if any."""
+    if isinstance(node, A.Assign) and node.name == name:
+        return node
+    if isinstance(node, tuple):
+        for child in node:
+            found = _assigned_in(child, name)
+            if found is not None:
+                return found
+    return None
 
 
 class Expander:
@@ -128,7 +147,8 @@ class Expander:
                     hint=closest(name, spec.arg_index),
                 )
             if a.name in raw and not defaults:  # a later `defaults` statement overrides an earlier one
-                raise NetdslNameError(f"{spec.name}: `{a.name}` is given twice", span=sp)
+                raise NetdslNameError(f"{spec.name}: `{a.name}` is given twice", span=sp,
+                                      hint=_twice_hint(a.name, value))
             raw[a.name] = (value, src, sp)
 
         def take_pos(value, src, sp: Span):
@@ -383,15 +403,31 @@ class Expander:
         if spec is None:
             if name in ops.BLOCK_KINDS:
                 raise NetdslNameError(f"`{name}` is a block: write {name}<...>", span=name_span)
-            known = list(env.defines) + ops.all_names() + list(env.tensors)
-            raise NetdslNameError(
-                f"unknown layer `{name}`",
-                span=name_span,
-                expected="a built-in layer (conv, pool, bn, relu, linear, dropout, flatten, ...), a define or a tensor",
-                found=f"`{name}`",
-                hint=closest(name, known),
-            )
-        return self.emit(spec, list(args), call_args, env, span, x, scope, same_pad=env.in_block)
+            raise self.unknown_layer(name, name_span, env)
+        return self.emit(spec, list(args), call_args, env, span, x, scope, same_pad=False)
+
+    def unknown_layer(self, name: str, span: Span, env: Env) -> NetdslNameError:
+        """`name` is no op, define or tensor here: say where it does exist, if anywhere."""
+        expected = "a built-in layer (`netdsl ops` lists them all), a define or a tensor"
+        base = self.linked.base
+        if base is not None and name in base.defines and name not in env.defines:
+            return NetdslNameError(
+                f"unknown layer `{name}`: `{name}` is a define of the base network's file "
+                f"{base.program.file}", span=span, expected=expected, found=f"`{name}`",
+                hint=f"the defines of a file named by `extends` are used only by its own statements: "
+                f"`include \"{base.program.file}\"` (or copy the define) to call `{name}` here")
+        for info in env.defines.values():
+            local = _assigned_in(info.node.body, name)
+            if local is not None:
+                return NetdslNameError(
+                    f"unknown layer `{name}`: `{name}` is named inside define `{info.node.name}` "
+                    f"(at {local.name_span}), and a name inside a define is local to it",
+                    span=span, expected=expected, found=f"`{name}`",
+                    hint=f"use it inside `{info.node.name}`, or name the call's output: "
+                    f"`{name} = {info.node.name}(...)`")
+        known = list(env.defines) + ops.all_names() + list(env.tensors)
+        return NetdslNameError(f"unknown layer `{name}`", span=span, expected=expected, found=f"`{name}`",
+                               hint=closest(name, known))
 
     def tensor(self, name: str, args, span: Span, env: Env, first: bool) -> int:
         """A reference to a named tensor: the output of a stage, or a define's tensor argument."""

@@ -1066,6 +1066,11 @@ register(OpSpec(
 # ------------------------------------------------------------------------ merges (n inputs)
 
 
+# why branches of different sizes usually happen, and the two ways out
+PADDING_HINT = ("an explicit conv or pool is padded only as written: write the padding (`p1` for a 3x3) "
+                "or use the shorthand `3x3:C`, which is \"same\"-padded")
+
+
 def _merge_same(op):
     def rule(a, ins):
         first = ins[0]
@@ -1075,7 +1080,7 @@ def _merge_same(op):
                     f"{op}: branch {i} has shape {fmt_shape(s)}, branch 1 has {fmt_shape(first)}",
                     expected=f"every branch {fmt_shape(first)}",
                     found=", ".join(fmt_shape(x) for x in ins),
-                    hint="branches must keep the same channels and spatial size; check strides and paddings",
+                    hint="branches must keep the same channels and spatial size; " + PADDING_HINT,
                 )
         return first
     return rule
@@ -1090,8 +1095,7 @@ def _concat_shape(a, ins):
                 "only the channels may differ",
                 expected=f"every branch Cx{fmt_shape(first[1:])}",
                 found=", ".join(fmt_shape(x) for x in ins),
-                hint="branches of an inception/concat block must keep the same height and width: "
-                "check strides and paddings (inside a block `KxK:C` and pools are same-padded)",
+                hint="branches of an inception/concat block must keep the same height and width; " + PADDING_HINT,
             )
     return (sum(s[0] for s in ins),) + tuple(first[1:])
 
@@ -1181,7 +1185,7 @@ def shortcut_plan(a: dict, ins: list[Shape]) -> tuple[int, int] | None:
             f"residual: the body maps {sh}, which no strided 1x1 projection can match",
             expected=f"an output size {h}x{w} divided by a whole stride",
             found=f"{h2}x{w2}",
-            hint="use same-padded convolutions (`KxK:C`) in residual bodies",
+            hint="a projection matches only a whole stride; " + PADDING_HINT,
         )
     s = h // h2
     if -(-h // s) != h2:

@@ -345,6 +345,11 @@ def _ends_with_dims(before: str) -> bool:
         return groups >= 2
 
 
+def _name_like(line_text: str) -> str:
+    """The stage name at the start of `line_text` made an identifier: block1-0 -> block1_0."""
+    return line_text.split("=", 1)[0].split()[-1].replace("-", "_")
+
+
 def _token_hint(tok: Token, accepts: set[str], before: str, line_text: str) -> str | None:
     kind = tok.type
     prev = before.rstrip()[-1:]
@@ -402,6 +407,9 @@ def _token_hint(tok: Token, accepts: set[str], before: str, line_text: str) -> s
         return "there is no `**` operator: write the product out"
     if kind == "COLON" and "XNUM" in accepts and _ends_with_dims(before):
         return "`3x3:64` is a convolution on its own; as a `conv` argument write `conv 3x3 x64`"
+    if kind == "MINUS" and re.match(r"\s*(aux\s+|replace\s+)?[A-Za-z_][\w-]*\s*=(?!=)", line_text):
+        return ("a stage name is an identifier: letters, digits and `_`, not starting with a digit "
+                f"(e.g. `{_name_like(line_text)}`); `-` cannot be part of a name")
     if kind == "MINUS":
         return "sizes and counts are positive numbers; a negative value is written in parentheses: (-0.1)"
     if kind == "INT" and starts_item:
