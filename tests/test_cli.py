@@ -10,7 +10,7 @@ from netdsl.cli import main
 
 CARD = {
     "vgg_stage.net": "conv 3x3/1 p1 x64 *2; pool 2/2\n",
-    "inception.net": "inception<1x1:64 | 1x1:96>3x3:128 | 1x1:16>5x5:32 | pool 3x3/1>1x1:32>\n",
+    "inception.net": "inception<1x1:64 | 1x1:96>3x3:128 | 1x1:16>5x5:32 | pool 3x3/1 p1>1x1:32>\n",
     "residual.net": "residual<3x3:64 > 3x3:64> x3\n",
 }
 

@@ -201,7 +201,7 @@ def valid_networks(draw):
             c, h = o, _out(h, 3, s, 1)
         elif kind == "inception":
             a, b, d, e = (draw(channels) for _ in range(4))
-            text = f"inception<1x1:{a} | 1x1:{b} > 3x3:{d} | pool 3x3/1 > 1x1:{e}>"
+            text = f"inception<1x1:{a} | 1x1:{b} > 3x3:{d} | pool 3x3/1 p1 > 1x1:{e}>"
             c = a + d + e
         elif kind == "concat":
             g = draw(channels)

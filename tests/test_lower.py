@@ -300,7 +300,7 @@ def test_feature_vector_input():
 # ------------------------------------------------------------------------ random networks
 
 _DEFINES = """define blk(c, s=1) = residual<3x3/s:c > 3x3:c act=none> > relu
-define inc(a, b) = inception<1x1:a | 1x1:b > 3x3:a | pool 3x3/1 > 1x1:b>
+define inc(a, b) = inception<1x1:a | 1x1:b > 3x3:a | pool 3x3/1 p1 > 1x1:b>
 define se(c, r=4) = mul<id | gap > conv 1x1 out=(c/r) > relu > conv 1x1 out=c > sigmoid>
 define dl(k) = concat<id | bn > relu > 1x1:(2*k) > bn > relu > 3x3:k>
 define frac(c, n) = if n == 1 then 3x3:c else mean<3x3:c | frac(c, n-1) > frac(c, n-1)>
@@ -330,7 +330,7 @@ def _random_network(rng) -> str:
                 f"dl({rng.choice([2, 4])}) x{rng.choice([1, 3])}", f"frac({c}, {rng.choice([1, 2, 3])})",
                 f"sep({c}, {rng.choice([3, 5])}, {rng.choice([1, 2])})", f"pre({ch})", f"dp({ch})", f"jn({c})",
                 f"wide({c})", "trn", "pool 2/2 ceil", "avgpool 3x3/1 p1", "dropout 0.5", "relu6",
-                f"residual<3x3:{ch} > relu> x2", f"add<id | 3x3:{ch}> > sigmoid", f"concat<3x3:{c} | id | pool 3x3/1>",
+                f"residual<3x3:{ch} > relu> x2", f"add<id | 3x3:{ch}> > sigmoid", f"concat<3x3:{c} | id | pool 3x3/1 p1>",
             ])
             st = (f"st{i} = " if rng.random() < 0.3 else "") + st
             extra = [f"aux a{i} = hd(classes)"] if rng.random() < 0.15 else []

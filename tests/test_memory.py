@@ -61,7 +61,7 @@ ODDS = """network odds(classes=7)
 input 3x48x48
 conv 5x5/2 p2 x24 act=relu; lrn 5; pool 3x3/2 p1
 conv 3x3 p1 x32 act=relu; avgpool 2x2/2
-inception<1x1:16 | 3x3:16 | pool 3x3/1 > 1x1:8> > sigmoid
+inception<1x1:16 | 3x3:16 | pool 3x3/1 p1 > 1x1:8> > sigmoid
 adaptive_avgpool 3x3; flatten
 linear 64 act=relu; dropout 0.5
 fc = linear classes

@@ -21,7 +21,7 @@ init kaiming
 define basic(c, s=1) = residual<3x3/s:c > 3x3:c act=none> > relu
 conv 3x3 p1 x16
 layer1 = basic(16) > basic(32, s=2)
-inception<1x1:8 | 1x1:8 > 3x3:16 | pool 3x3/1 > 1x1:8>
+inception<1x1:8 | 1x1:8 > 3x3:16 | pool 3x3/1 p1 > 1x1:8>
 gap; flatten; dropout 0.1
 fc = linear classes
 """
