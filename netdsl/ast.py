@@ -55,7 +55,16 @@ class BoolOp(NamedTuple):
     span: Span
 
 
-Expr = Num | Str | Name | BinOp | Neg | Compare | BoolOp
+class Func(NamedTuple):
+    """`min(a, b)`, `divisible(c * 1.1, 8)`: one of the integer helpers (evaluate.FUNCTIONS)."""
+
+    name: str
+    args: tuple[Expr, ...]
+    span: Span
+    name_span: Span
+
+
+Expr = Num | Str | Name | BinOp | Neg | Compare | BoolOp | Func
 
 # ---------------------------------------------------------------- layer arguments
 
@@ -141,11 +150,12 @@ class Group(NamedTuple):
 
 
 class Repeat(NamedTuple):
-    """`item *n` or `block x3`."""
+    """`item *n` or `block x3`; `item *n as i`: the body sees `i`, the index of its repetition (0-based)."""
 
     item: Item
     count: Expr
     span: Span
+    var: Name | None = None
 
 
 Item = Layer | Shorthand | Call | Block | Group | Repeat

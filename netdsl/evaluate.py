@@ -1,5 +1,5 @@
 """Evaluate: the one evaluator of the language's expressions (`Num`, `Str`, `Name`, `BinOp`, `Neg`,
-`Compare`, `BoolOp`).
+`Compare`, `BoolOp`, `Func`).
 
     evaluate(expr, lookup, arith=CONCRETE)
 
@@ -12,6 +12,9 @@ are here, whatever the arithmetic:
 * `/`, `//` and `%` by zero are errors, and so is a whole-number result beyond 10^30.
 * operands of arithmetic must be numbers (not truth values or strings); operands of `and`, `or`,
   `not` and an `if` must be truth values.
+* the integer helpers (`FUNCTIONS`: min, max, round, floor, ceil, int, divisible) take numbers;
+  `arith.call(name, args)` applies one. `whole(v)` is how a value is read where a whole number is
+  required: a float that lands on an integer (`32 * 0.25`) is that integer.
 
 `CONCRETE` computes with Python numbers. Another arithmetic (e.g. symbolic expressions over a
 define's parameters) plugs in by providing the same methods; see `ConcreteArith`.
@@ -19,7 +22,9 @@ define's parameters) plugs in by providing the same methods; see `ConcreteArith`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping
+from typing import NamedTuple
 
 from . import ast as A
 from .errors import NetdslLimitError, NetdslNameError, closest
@@ -28,6 +33,41 @@ from .ir import Value
 Lookup = Callable[[A.Name], Value]
 
 MAX_WHOLE = 10**30  # the largest whole number an expression may produce
+
+
+def divisible(v, d):
+    """torchvision's `_make_divisible(v, d)`: `v` rounded to the nearest multiple of `d`, at least
+    `d`, and never more than 10% below `v` (MobileNetV2/V3, EfficientNet, RegNet widths)."""
+    new_v = max(d, int(v + d / 2) // d * d)
+    if new_v < 0.9 * v:
+        new_v += d
+    return new_v
+
+
+class Function(NamedTuple):
+    arity: tuple[int, int | None]  # the fewest and the most arguments (None: any number)
+    fn: Callable
+    signature: str
+    doc: str
+
+
+FUNCTIONS = {
+    "min": Function((2, None), min, "min(a, b, ...)", "the smallest of its arguments"),
+    "max": Function((2, None), max, "max(a, b, ...)", "the largest of its arguments"),
+    "round": Function((1, 1), round, "round(x)", "the nearest whole number (halves to even, as Python)"),
+    "floor": Function((1, 1), math.floor, "floor(x)", "the whole number at or below"),
+    "ceil": Function((1, 1), math.ceil, "ceil(x)", "the whole number at or above"),
+    "int": Function((1, 1), int, "int(x)", "the whole number toward zero"),
+    "divisible": Function((2, 2), divisible, "divisible(v, d)", "torchvision's _make_divisible(v, d)"),
+}
+
+
+def whole(v):
+    """A value where a whole number is required: a float that lands on an integer is that integer
+    (`32 * 0.25` is 8); anything else is returned as it is, for the caller's error."""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
 
 
 class ConcreteArith:
@@ -70,6 +110,10 @@ class ConcreteArith:
 
     def too_large(self, v) -> bool:
         return isinstance(v, int) and abs(v) > MAX_WHOLE
+
+    def call(self, name: str, args: list):
+        """An integer helper (FUNCTIONS) on numbers; ValueError or OverflowError for inf and nan."""
+        return FUNCTIONS[name].fn(*args)
 
     def compare(self, op: str, a, b) -> bool:
         # every comparison is made, so that values of different kinds are an error for `==` too
@@ -116,6 +160,8 @@ def evaluate(e, lookup: Lookup, arith=CONCRETE) -> Value:
         if arith.too_large(r):
             raise NetdslLimitError("number larger than 10^30", span=e.span)
         return r
+    if isinstance(e, A.Func):
+        return _call(e, lookup, arith)
     if isinstance(e, A.Compare):
         a = evaluate(e.left, lookup, arith)
         b = evaluate(e.right, lookup, arith)
@@ -128,6 +174,32 @@ def evaluate(e, lookup: Lookup, arith=CONCRETE) -> Value:
         right = None if e.op == "not" else (lambda: evaluate(e.right, lookup, arith))
         return arith.logic(e.op, left, right, e)
     raise NetdslNameError("not a value here", span=getattr(e, "span", None))
+
+
+def _call(e: A.Func, lookup: Lookup, arith):
+    f = FUNCTIONS.get(e.name)
+    if f is None:
+        raise NetdslNameError(f"unknown function `{e.name}`", span=e.name_span,
+                              expected="one of " + ", ".join(FUNCTIONS), found=f"`{e.name}`",
+                              hint=closest(e.name, FUNCTIONS) or "a define or a layer is not a value: "
+                              "functions in expressions are the integer helpers")
+    lo, hi = f.arity
+    if not lo <= len(e.args) <= (hi or len(e.args)):
+        want = f"{lo}" if lo == hi else f"at least {lo}"
+        raise NetdslNameError(f"`{e.name}` takes {want} argument{'s' if lo > 1 else ''}, found {len(e.args)}",
+                              span=e.span, expected=f.signature, found=f"{len(e.args)} arguments")
+    args = [_number(evaluate(a, lookup, arith), a, arith) for a in e.args]
+    d = args[-1]
+    if e.name == "divisible" and isinstance(d, (int, float)) and not (isinstance(whole(d), int) and d >= 1):
+        raise NetdslNameError("divisible: the divisor must be a whole number >= 1", span=e.args[1].span,
+                              expected="divisible(v, d) with d >= 1", found=fmt_value(d))
+    try:
+        r = arith.call(e.name, args)
+    except (OverflowError, ValueError):
+        raise NetdslNameError(f"`{e.name}` of a value that is not finite", span=e.span) from None
+    if arith.too_large(r):
+        raise NetdslLimitError("number larger than 10^30", span=e.span)
+    return r
 
 
 def _number(v, e, arith):
@@ -187,4 +259,6 @@ def src_text(e) -> str:
         return f"{src_text(e.left)}{e.op}{src_text(e.right)}"
     if isinstance(e, A.Neg):
         return f"-{src_text(e.operand)}"
+    if isinstance(e, A.Func):
+        return f"{e.name}({', '.join(map(src_text, e.args))})"
     return "..."

@@ -19,7 +19,7 @@ import networkx as nx
 from . import ast as A
 from . import ops
 from .errors import NetdslError, NetdslLimitError, NetdslNameError, Span, closest
-from .evaluate import evaluate, fmt_value, names, truth
+from .evaluate import evaluate, fmt_value, names, truth, whole
 from .ir import INIT_SCHEMES, DefineInfo, Env, Net, Scope, Value, check_identifier, deep_recursion
 from .limits import MAX_SCOPE_NESTING, Limits, refuse_oversized, too_many_steps
 from .link import Linked, add_defaults
@@ -58,6 +58,11 @@ def _assigned_in(node, name: str) -> A.Assign | None:
             if found is not None:
                 return found
     return None
+
+
+# where a whole number is required and an expression gives a fraction
+WHOLE_HINT = ("write `round(...)` or `int(...)` (toward zero) for a whole number; "
+              "`/` gives a fraction unless it divides exactly, `//` rounds down")
 
 
 class Expander:
@@ -115,13 +120,14 @@ class Expander:
         return evaluate(e, names(env.vars, env.tensors))
 
     def _count(self, e, env: Env, what: str) -> int:
-        v = self.eval(e, env)
+        v = whole(self.eval(e, env))
         if isinstance(v, bool) or not isinstance(v, int):
             raise NetdslNameError(f"{what} must be a whole number, found {fmt_value(v)}", span=e.span,
-                                  expected="a whole number >= 1", found=fmt_value(v))
-        if v < 1:
-            raise NetdslNameError(f"{what} must be at least 1, found {v}", span=e.span,
-                                  expected="a whole number >= 1", found=str(v))
+                                  expected="a whole number >= 0", found=fmt_value(v),
+                                  hint=WHOLE_HINT if isinstance(v, float) else None)
+        if v < 0:
+            raise NetdslNameError(f"{what} must be at least 0, found {v}", span=e.span,
+                                  expected="a whole number >= 0", found=str(v))
         if v > self.limits.max_repeat:
             raise NetdslLimitError(
                 f"{what} {v:,} is over the limit of {self.limits.max_repeat:,}",
@@ -264,11 +270,13 @@ class Expander:
         def bad(expected: str):
             found = fmt_value(v) if not isinstance(v, tuple) else "x".join(map(str, v))
             frac = isinstance(v, float) and "whole number" in expected
-            hint = "`/` gives a fraction unless it divides exactly; `//` rounds down" if frac else None
+            hint = WHOLE_HINT if frac else None
             return NetdslNameError(f"{spec.name}: `{a.name}` must be {expected}, found {found}",
                                    span=sp, expected=expected, found=found, hint=hint)
 
         t = a.type
+        if t in ("pos_int", "int", "pair", "padding"):
+            v = whole(v)
         if t in ("pos_int", "int"):
             if isinstance(v, bool) or not isinstance(v, int):
                 raise bad("a whole number")
@@ -359,7 +367,13 @@ class Expander:
         return self.items(ch.items, x, env, scope, first)
 
     def repeat(self, it: A.Repeat, x: int, env: Env, scope: Scope, first: bool) -> int:
+        """`item * n`: n repetitions in a chain (none for 0: the input passes through); with
+        `as i`, the k-th repetition (from 0) sees i = k."""
         n = self._count(it.count, env, "repeat count")
+        if it.var is not None:
+            self._check_index_name(it.var, env)
+        if n == 0:
+            return x
         before = self.count
         x = self._one_rep(it, x, env, scope, 1 if n > 1 else None, first)
         per = self.count - before
@@ -375,8 +389,19 @@ class Expander:
             x = self._one_rep(it, x, env, scope, k)
         return x
 
+    def _check_index_name(self, var: A.Name, env: Env) -> None:
+        if var.id in env.tensors:
+            raise NetdslNameError(f"`{var.id}` is a tensor here and cannot name a repeat index", span=var.span,
+                                  hint="pick another name for the index")
+        if var.id in ("true", "false"):
+            raise NetdslNameError(f"`{var.id}` cannot name a repeat index", span=var.span,
+                                  hint="pick another name for the index")
+
     def _one_rep(self, rep: A.Repeat, x: int, env: Env, scope: Scope, index: int | None, first: bool = False) -> int:
+        """One repetition; `index` is 1-based (None when the repeat makes one), as Scope.index."""
         mark = len(scope.children)
+        if rep.var is not None:
+            env = Env({**env.vars, rep.var.id: (index or 1) - 1}, env.tensors, env.defaults, env.defines, env.in_block)
         y = self.item(rep.item, x, env, scope, first)
         for ch in scope.children[mark:]:
             if isinstance(ch, Scope) and ch.repeat is None:
@@ -568,15 +593,20 @@ class Expander:
             bscope.output = y
             return y
         outs = []
+        empty = []  # branches that pass the input through: no layer, no tensor named
         many = len(it.branches) > 1
         for i, branch in enumerate(it.branches, start=1):
             target = bscope
             if many:
                 target = self.open_scope(bscope, "branch", f"branch {i}", it.span, input=x)
+            before = self.count
             y = self.items(branch, x, benv, target)
             if many:
                 target.output = y
             outs.append(y)
+            empty.append(y == x and self.count == before and not (
+                isinstance(branch[0], A.Layer) and branch[0].op in env.tensors))
+        self._refuse_empty(it, empty)
         if kind == "residual":
             opts, src = self._block_opts(it, env, {"droppath": 0.0})
             if opts["droppath"]:
@@ -607,6 +637,18 @@ class Expander:
             y = self.add_node(spec.name, margs, src, it.span, bscope, outs)
         bscope.output = y
         return y
+
+    def _refuse_empty(self, it: A.Block, empty: list[bool]) -> None:
+        """A residual's body, or every branch of a merge, that passes its input through (`id`, a
+        repeat `* 0`) would merge the input with itself: a located error. (An empty shortcut or
+        one empty branch among others is the identity, as meant.)"""
+        hint = "`* 0` and `id` pass the input through; make the count at least 1, or drop the block"
+        if it.kind == "residual" and empty[0]:
+            raise NetdslNameError("the body of this residual is empty: it would add the input to itself",
+                                  span=it.branches[0][0].span, hint=hint)
+        if it.kind != "residual" and len(empty) > 1 and all(empty):
+            raise NetdslNameError(f"every branch of this {it.kind} is empty: it would merge copies of its input",
+                                  span=it.span, hint=hint)
 
     def _flat_join(self, bscope: Scope, outs: list[int], many: bool) -> tuple[list[int], tuple[int, ...]]:
         """FractalNet's join merges every column reaching it. A branch that ends in a join of its

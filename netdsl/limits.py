@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from . import ast as A
 from .errors import NetdslError, NetdslLimitError, UsageError
+from .evaluate import whole
 from .ir import Env
 
 # Scopes (define instances, blocks, branches, named stages) nested inside one another, whatever
@@ -83,6 +84,8 @@ def expr_names(e) -> set[str]:
             stack += [c for c in (x.left, x.right) if c is not None]
         elif isinstance(x, A.Neg):
             stack.append(x.operand)
+        elif isinstance(x, A.Func):
+            stack += x.args
     return out
 
 
@@ -213,11 +216,13 @@ class Sizer:
 
     def _inner(self, it, env: Env) -> tuple[int, int]:
         if isinstance(it, A.Repeat):
-            n = self.b.eval(it.count, env)
-            if not (isinstance(n, int) and not isinstance(n, bool) and 0 < n <= self.limits.max_repeat):
+            n = whole(self.b.eval(it.count, env))
+            if not (isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= self.limits.max_repeat):
                 return 0, 0  # a bad count is the expander's to report
-            layers, steps = self.item(it.item, env)
-            return layers * n, steps * n
+            if it.var is None:
+                layers, steps = self.item(it.item, env)
+                return layers * n, steps * n
+            return self.indexed(it, n, env)
         if isinstance(it, A.Block):
             return self.items([i for br in it.branches for i in br], env)
         if isinstance(it, A.Group):
@@ -231,6 +236,15 @@ class Sizer:
         if info is None:
             return 1, 0
         return self.call(info, () if isinstance(it, A.Layer) else it.args, it.span, env)
+
+    def indexed(self, it: A.Repeat, n: int, env: Env) -> tuple[int, int]:
+        """A repeat whose body sees its index: each repetition is measured with its own index."""
+        layers = steps = 0
+        for k in range(n):
+            sub = Env({**env.vars, it.var.id: k}, env.tensors, env.defaults, env.defines)
+            a, b = self.item(it.item, sub)
+            layers, steps = self.check(layers + a, steps + b)
+        return layers, steps
 
     def call(self, info, args, span, env: Env) -> tuple[int, int]:
         bound, tensors, callee, _ = self.b.bind_call(info, args, span, env)

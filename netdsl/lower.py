@@ -1079,6 +1079,13 @@ class SymbolicArith:
     def too_large(self, v) -> bool:
         return CONCRETE.too_large(self._value(v))
 
+    def call(self, name: str, args: list):
+        """An integer helper of constants is its value; of a class's parameters, it has no symbol
+        (the lowering then writes the literal)."""
+        if any(isinstance(a, Sym) and a.vars() for a in args):
+            raise SymbolicError(f"{name}(...) of a parameter")
+        return Const(CONCRETE.call(name, [self._value(a) for a in args]))
+
     def compare(self, op: str, a, b):
         return compare(op, a, b)
 

@@ -664,6 +664,10 @@ class _ToAst(Transformer):
     floordiv = _bin("//")
     mod = _bin("%")
 
+    def func(self, meta, c):
+        name = c[0]
+        return self._nest(A.Func(str(name), tuple(c[1:]), self._s(meta), _tspan(self.file, name)), c[1:], meta)
+
     def neg(self, meta, c):
         return self._nest(A.Neg(c[0], self._s(meta)), c, meta)
 
@@ -758,12 +762,16 @@ class _ToAst(Transformer):
         return self._nest(A.Group(tuple(c), self._s(meta), braces=True), inner, meta)
 
     def repeat_star(self, meta, c):
-        return self._nest(A.Repeat(c[0], c[1], self._s(meta)), c, meta)
+        return self._nest(A.Repeat(c[0], c[1], self._s(meta), c[2]), c[:2], meta)
 
     def repeat_x(self, meta, c):
         tok = c[1]
         count = A.Num(_int(self.file, str(tok)[1:], _tspan(self.file, tok)), _tspan(self.file, tok))
-        return self._nest(A.Repeat(c[0], count, self._s(meta)), c[:1], meta)
+        return self._nest(A.Repeat(c[0], count, self._s(meta), c[2]), c[:1], meta)
+
+    def rep_index(self, meta, c):
+        self._not_keyword(c[0])
+        return A.Name(str(c[0]), _tspan(self.file, c[0]))
 
     # right-recursive block elements -> linked cells; flattened (iteratively) in `block`
     def bend(self, meta, c):

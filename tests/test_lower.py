@@ -330,7 +330,8 @@ def _random_network(rng) -> str:
                 f"dl({rng.choice([2, 4])}) x{rng.choice([1, 3])}", f"frac({c}, {rng.choice([1, 2, 3])})",
                 f"sep({c}, {rng.choice([3, 5])}, {rng.choice([1, 2])})", f"pre({ch})", f"dp({ch})", f"jn({c})",
                 f"wide({c})", "trn", "pool 2/2 ceil", "avgpool 3x3/1 p1", "dropout 0.5", "relu6",
-                f"residual<3x3:{ch} > relu> x2", f"add<id | 3x3:{ch}> > sigmoid", f"concat<3x3:{c} | id | pool 3x3/1 p1>",
+                f"residual<3x3:{ch} > relu> x2", f"add<id | 3x3:{ch}> > sigmoid",
+                f"concat<3x3:{c} | id | pool 3x3/1 p1>",
             ])
             st = (f"st{i} = " if rng.random() < 0.3 else "") + st
             extra = [f"aux a{i} = hd(classes)"] if rng.random() < 0.15 else []
