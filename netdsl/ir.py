@@ -147,6 +147,9 @@ class Net:
 class DefineInfo:
     node: A.Define
     defaults: dict[str, list[A.Arg]]  # the lexical defaults of the file it was written in
+    # the network parameters its body reads: those of the base network for a define written in a
+    # base file (or a file it includes); None: the program's own (`Linked.globals`)
+    params: dict[str, Value] | None = None
 
 
 @dataclass(eq=False, slots=True)
