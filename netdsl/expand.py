@@ -555,7 +555,8 @@ class Expander:
         sub.arg_exprs = {p.name: exprs[p.name] for p in d.params if p.name in sub.define_args}
         sub.tensor_args = dict(tensor_args)
         sub.define_node = d
-        denv = Env(callee_vars, dict(tensor_args), dict(info.defaults), env.defines, in_block=False)
+        defines = env.defines if info.defines is None else info.defines
+        denv = Env(callee_vars, dict(tensor_args), dict(info.defaults), defines, in_block=False)
         body = d.body
         while isinstance(body, A.CondBody):
             body = body.then if truth(self.eval(body.cond, denv), body.cond) else body.orelse

@@ -257,7 +257,7 @@ class _Linker:
         return Base(
             program=base_prog,
             header=bheader,
-            defines={k: DefineInfo(v.node, v.defaults, bparams) for k, v in collected.defines.items()},
+            defines=_lexical(collected.defines, bparams),
             defaults=collected.defaults,
             params=bparams,
             stmts=[s for s in base_prog.stmts if isinstance(s, (A.Statement, A.Assign))],
@@ -265,6 +265,14 @@ class _Linker:
             name=bheader.name if bheader else None,
             init=inits[-1] if inits else None,
         )
+
+
+def _lexical(defines: dict[str, DefineInfo], params: dict[str, Value]) -> dict[str, DefineInfo]:
+    """A base file's defines, each bound to the base's parameters and defines (as it was written)."""
+    bound: dict[str, DefineInfo] = {}
+    for k, v in defines.items():
+        bound[k] = DefineInfo(v.node, v.defaults, params, bound)
+    return bound
 
 
 def network_params(header: A.Network | None, given: dict[str, Value],

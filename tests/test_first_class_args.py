@@ -183,3 +183,10 @@ def test_a_base_define_reading_a_parameter_the_caller_sees_otherwise_is_an_error
                       name=str(ARGS / "d.net"))
     # the same value, or the name not read by the define: fine
     netdsl.checks('network d(w=4)\nextends "base.net"\nhead = stage(8)\n', name=str(ARGS / "d.net"))
+
+
+def test_a_base_define_calls_the_base_defines_even_where_the_program_redefines_one():
+    r = netdsl.check(str(ARGS / "derived_override.net"))
+    nodes = _nodes(r)
+    assert nodes["head.block1.conv1"]["args"]["kernel"] == 3  # the base's block, not the program's 1x1
+    assert nodes["head.block1.conv1"]["params"] == 4 * 9 * 6 + 6
