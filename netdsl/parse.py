@@ -558,7 +558,7 @@ def _int(file: str, tok: Token | str, span: Span | None = None) -> int:
 
 
 # The tokens a rule's method sees: the others are keywords, punctuation and separators.
-_KEPT_TOKENS = frozenset({"NAME", "INT", "FLOAT", "DIMS", "XNUM", "PNUM", "STRING", "COMPARE"})
+_KEPT_TOKENS = frozenset({"NAME", "INT", "FLOAT", "DIMS", "XNUM", "PNUM", "STRING", "COMPARE", "QUANTITY"})
 
 
 class _Meta:
