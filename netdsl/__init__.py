@@ -72,8 +72,8 @@ def _shape_arg(fn: str, shape) -> tuple[int, ...] | None:
 
 
 def _is_size(v) -> bool:
-    """A tuple of whole numbers >= 0, like (1, 7): a size parameter."""
-    return isinstance(v, tuple) and bool(v) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
+    """A tuple of two or more whole numbers >= 0, like (1, 7): a size parameter."""
+    return isinstance(v, tuple) and len(v) >= 2 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
                                                     for x in v)
 
 
