@@ -71,6 +71,12 @@ def _shape_arg(fn: str, shape) -> tuple[int, ...] | None:
     return tuple(shape)
 
 
+def _is_size(v) -> bool:
+    """A tuple of two or more whole numbers >= 0, like (1, 7): a size parameter."""
+    return isinstance(v, tuple) and len(v) >= 2 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
+                                                    for x in v)
+
+
 def _overrides(fn: str, kw: dict) -> dict[str, str]:
     """Network parameters given as keywords, as the text `-D NAME=VALUE` would give them."""
     out = {}
@@ -89,9 +95,11 @@ def _overrides(fn: str, kw: dict) -> dict[str, str]:
             out[k] = repr(v)
         elif isinstance(v, str):
             out[k] = v
+        elif _is_size(v):
+            out[k] = "x".join(map(str, v))  # a size: k=(1, 7) is -D k=1x7
         else:
-            raise UsageError(f"netdsl.{fn}: the network parameter {k} must be an int, float, bool or str, "
-                             f"got {_show(v)}")
+            raise UsageError(f"netdsl.{fn}: the network parameter {k} must be an int, float, bool, str or a size "
+                             f"like (1, 7), got {_show(v)}")
     return out
 
 

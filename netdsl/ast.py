@@ -109,7 +109,7 @@ class Layer(NamedTuple):
 class Shorthand(NamedTuple):
     """`3x3/2:64` -- a convolution with "same" padding."""
 
-    kernel: Dims
+    kernel: Dims | Name  # `k:64` with a size parameter k
     stride: Expr | None
     out: Expr
     args: tuple[Arg, ...]

@@ -140,6 +140,8 @@ def evaluate(e, lookup: Lookup, arith=CONCRETE) -> Value:
         return e.value
     if isinstance(e, A.Str):
         return e.value
+    if isinstance(e, A.Dims):  # a size: `1x7` is the value (1, 7)
+        return e.values
     if isinstance(e, A.Name):
         return lookup(e)
     if isinstance(e, A.Neg):
@@ -244,6 +246,8 @@ def fmt_value(v) -> str:
     """A value as the language writes it: true, 3, 0.5, "same"."""
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, tuple):
+        return "x".join(map(str, v))
     return f'"{v}"' if isinstance(v, str) else str(v)
 
 
@@ -255,6 +259,8 @@ def src_text(e) -> str:
         return e.id
     if isinstance(e, A.Str):
         return f'"{e.value}"'
+    if isinstance(e, A.Dims):
+        return "x".join(map(str, e.values))
     if isinstance(e, A.BinOp):
         return f"{src_text(e.left)}{e.op}{src_text(e.right)}"
     if isinstance(e, A.Neg):

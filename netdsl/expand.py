@@ -19,10 +19,10 @@ import networkx as nx
 from . import ast as A
 from . import ops
 from .errors import NetdslError, NetdslLimitError, NetdslNameError, Span, closest
-from .evaluate import evaluate, fmt_value, names, truth, whole
+from .evaluate import evaluate, fmt_value, truth, whole
 from .ir import INIT_SCHEMES, DefineInfo, Env, Net, Scope, Value, check_identifier, deep_recursion
 from .limits import MAX_SCOPE_NESTING, Limits, refuse_oversized, too_many_steps
-from .link import Linked, add_defaults
+from .link import Linked, add_defaults, lookup
 
 
 def expand(linked: Linked, input_shape: tuple[int, ...] | None = None, limits: Limits | None = None) -> Net:
@@ -63,6 +63,38 @@ def _assigned_in(node, name: str) -> A.Assign | None:
 # where a whole number is required and an expression gives a fraction
 WHOLE_HINT = ("write `round(...)` or `int(...)` (toward zero) for a whole number; "
               "`/` gives a fraction unless it divides exactly, `//` rounds down")
+
+
+def _free_names(node, out: set[str]) -> set[str]:
+    """Every name a define body may read: in expressions, bare layer words and size kernels."""
+    if isinstance(node, A.Name):
+        out.add(node.id)
+    elif isinstance(node, A.Layer):
+        out.add(node.op)
+    if isinstance(node, tuple):
+        for child in node:
+            if isinstance(child, tuple):
+                _free_names(child, out)
+    return out
+
+
+def _check_base_params(info: DefineInfo, env: Env, span: Span) -> None:
+    """A define of the base file reads the base's parameters; where the caller sees another value
+    under the same name, the call would not do what it reads like: a located error."""
+    d = info.node
+    own = {p.name for p in d.params}
+    for name in sorted(_free_names(d.body, set()) - own):
+        if name in info.params and name in env.vars and env.vars[name] != info.params[name]:
+            raise NetdslNameError(
+                f"`{d.name}` reads the base network's parameter `{name}` = {fmt_value(info.params[name])}, "
+                f"not the {fmt_value(env.vars[name])} it has here",
+                span=span,
+                expected=f"the same value of `{name}` here and in the base, or `{name}` passed to `{d.name}`",
+                found=f"`{name}` = {fmt_value(env.vars[name])} here, {fmt_value(info.params[name])} in "
+                      f"{d.span.file}",
+                hint=f"a define reads the parameters of the file it is written in ({d.span.file}); "
+                     f"set the base's with `extends ...({name}=...)`",
+            )
 
 
 class Expander:
@@ -117,7 +149,7 @@ class Expander:
 
     # ---- expressions
     def eval(self, e, env: Env) -> Value:
-        return evaluate(e, names(env.vars, env.tensors))
+        return evaluate(e, lookup(env.vars, env.tensors))
 
     def _count(self, e, env: Env, what: str) -> int:
         v = whole(self.eval(e, env))
@@ -424,6 +456,10 @@ class Expander:
             return self.call(env.defines[name], call_args or (), span, x, env, scope)
         if name in ("id", "identity") and not args and not call_args:
             return x  # a zero-parameter identity branch: no node at all
+        if isinstance(env.vars.get(name), str) and env.vars[name] in ops.ACTIVATIONS:
+            name = self._activation_layer(name, args, call_args, span, env)  # `act` with act=relu
+            if name == "none":
+                return x
         spec = ops.lookup(name)
         if spec is None:
             if name in ops.BLOCK_KINDS:
@@ -453,6 +489,18 @@ class Expander:
         known = list(env.defines) + ops.all_names() + list(env.tensors)
         return NetdslNameError(f"unknown layer `{name}`", span=span, expected=expected, found=f"`{name}`",
                                hint=closest(name, known))
+
+    def _activation_layer(self, name: str, args, call_args, span: Span, env: Env) -> str:
+        """The op a parameter holding an activation stands for, written as a layer (`act`)."""
+        value = env.vars[name]
+        if args or call_args:
+            raise NetdslNameError(
+                f"`{name}` is a parameter holding the activation {value}; it takes no arguments",
+                span=span,
+                expected=f"`{name}` alone",
+                hint=f"write `{value}` itself to give it arguments",
+            )
+        return "none" if value in ("none", "identity", "id") else value
 
     def tensor(self, name: str, args, span: Span, env: Env, first: bool) -> int:
         """A reference to a named tensor: the output of a stage, or a define's tensor argument."""
@@ -527,7 +575,7 @@ class Expander:
                 bound[name] = ca.value.id
                 continue
             bound[name] = self.eval(ca.value, env)
-        callee_vars = dict(self.globals)
+        callee_vars = dict(self.globals if info.params is None else info.params)
         for p in d.params:
             if p.name not in bound:
                 if p.default is None:
@@ -547,6 +595,8 @@ class Expander:
     def call(self, info: DefineInfo, call_args: tuple[A.CallArg, ...], span: Span, x: int, env: Env,
              scope: Scope) -> int:
         d = info.node
+        if info.params is not None and span.file != d.span.file:
+            _check_base_params(info, env, span)
         bound, tensor_args, callee_vars, exprs = self.bind_call(info, call_args, span, env)
         self.depth += 1
         if self.depth > self.limits.max_depth:
@@ -566,7 +616,8 @@ class Expander:
         sub.arg_exprs = {p.name: exprs[p.name] for p in d.params if p.name in sub.define_args}
         sub.tensor_args = dict(tensor_args)
         sub.define_node = d
-        denv = Env(callee_vars, dict(tensor_args), dict(info.defaults), env.defines, in_block=False)
+        defines = env.defines if info.defines is None else info.defines
+        denv = Env(callee_vars, dict(tensor_args), dict(info.defaults), defines, in_block=False)
         body = d.body
         while isinstance(body, A.CondBody):
             body = body.then if truth(self.eval(body.cond, denv), body.cond) else body.orelse

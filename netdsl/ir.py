@@ -147,6 +147,10 @@ class Net:
 class DefineInfo:
     node: A.Define
     defaults: dict[str, list[A.Arg]]  # the lexical defaults of the file it was written in
+    # the network parameters its body reads: those of the base network for a define written in a
+    # base file (or a file it includes); None: the program's own (`Linked.globals`)
+    params: dict[str, Value] | None = None
+    defines: dict[str, DefineInfo] | None = None  # the defines its body calls, for the same (None: the caller's)
 
 
 @dataclass(eq=False, slots=True)

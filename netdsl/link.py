@@ -13,6 +13,7 @@ diamond is linear, not exponential); the text of every file read is added to the
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from . import ast as A
@@ -45,7 +46,7 @@ class Linked:
     program: A.Program
     header: A.Network | None
     extends: A.Extends | None
-    defines: dict[str, DefineInfo]  # its own and those of the files it includes
+    defines: dict[str, DefineInfo]  # its own, those of the files it includes, then the base's
     defaults: dict[str, list[A.Arg]]  # its top-level `defaults` statements
     params: dict[str, Value]  # its network parameters, as evaluated
     globals: dict[str, Value]  # what define bodies see: the base's parameters, then its own
@@ -78,11 +79,30 @@ def add_defaults(table: dict[str, list[A.Arg]], st: A.Defaults) -> None:
         args.append(arg)
 
 
+def lookup(variables, tensors=()):
+    """The lookup of a scope (`evaluate.names`), where the name of an activation that is no
+    variable is a value: `block(16, act=hardswish)`, `network n(act=relu)`."""
+    plain = names(variables, tensors)
+
+    def look(e: A.Name) -> Value:
+        if e.id not in variables and e.id in ops.ACTIVATIONS:
+            return e.id
+        return plain(e)
+
+    return look
+
+
+_SIZE = re.compile(r"[0-9]+(x[0-9]+)+")
+
+
 def parse_override(text: str) -> Value:
-    """A parameter value given from outside (`-D k=v`): true/false, a number, else a string."""
+    """A parameter value given from outside (`-D k=v`): true/false, a number, a size (`1x7`),
+    else a string."""
     t = text.strip()
     if t in ("true", "false"):
         return t == "true"
+    if _SIZE.fullmatch(t) and len(t) < 200:
+        return tuple(int(x) for x in t.split("x"))
     try:
         return int(t)
     except ValueError:
@@ -200,7 +220,7 @@ class _Linker:
             program=program,
             header=header,
             extends=ext,
-            defines=own.defines,
+            defines={**base.defines, **own.defines} if base is not None else own.defines,
             defaults=own.defaults,
             params=own_params,
             globals={**base.params, **own_params} if base is not None else own_params,
@@ -230,14 +250,14 @@ class _Linker:
                     found=f"`{ca.name}`",
                     hint=closest(ca.name, bnames),
                 )
-            given[ca.name] = evaluate(ca.value, names(own_params))
+            given[ca.name] = evaluate(ca.value, lookup(own_params))
         bparams = network_params(bheader, given, {})
         bin_ = next((s for s in base_prog.stmts if isinstance(s, A.Input)), None)
         inits = [s.scheme for s in base_prog.stmts if isinstance(s, A.Init)]
         return Base(
             program=base_prog,
             header=bheader,
-            defines=collected.defines,
+            defines=_lexical(collected.defines, bparams),
             defaults=collected.defaults,
             params=bparams,
             stmts=[s for s in base_prog.stmts if isinstance(s, (A.Statement, A.Assign))],
@@ -245,6 +265,14 @@ class _Linker:
             name=bheader.name if bheader else None,
             init=inits[-1] if inits else None,
         )
+
+
+def _lexical(defines: dict[str, DefineInfo], params: dict[str, Value]) -> dict[str, DefineInfo]:
+    """A base file's defines, each bound to the base's parameters and defines (as it was written)."""
+    bound: dict[str, DefineInfo] = {}
+    for k, v in defines.items():
+        bound[k] = DefineInfo(v.node, v.defaults, params, bound)
+    return bound
 
 
 def network_params(header: A.Network | None, given: dict[str, Value],
@@ -271,7 +299,7 @@ def network_params(header: A.Network | None, given: dict[str, Value],
         elif p.name in given:
             values[p.name] = given[p.name]
         elif p.default is not None:
-            values[p.name] = evaluate(p.default, names(dict(values)))
+            values[p.name] = evaluate(p.default, lookup(dict(values)))
         else:
             raise NetdslNameError(
                 f"the network parameter `{p.name}` has no value",

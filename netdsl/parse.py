@@ -164,7 +164,7 @@ _GROUPS = (
      frozenset({"XNUM", "PNUM", "DIMS", "INT", "FLOAT", "NAME"})),
     (frozenset({"INT", "NAME", "LPAR"}),
      "a value (a number, a parameter name or `( ... )`)",
-     frozenset({"INT", "FLOAT", "NAME", "LPAR", "MINUS", "STRING"})),
+     frozenset({"INT", "FLOAT", "NAME", "LPAR", "MINUS", "STRING", "DIMS"})),
     (frozenset({"PLUS", "STAR", "PERCENT"}),
      "an operator (+ - * / // %)",
      frozenset({"PLUS", "MINUS", "STAR", "SLASH", "__ANON_0", "PERCENT"})),
@@ -230,6 +230,8 @@ def _expected_words(names: set[str]) -> str:
         if need <= left:
             phrases.append(phrase)
             left -= covers
+    if "XNUM" in names:  # after a name: `k:64` (a size parameter as kernel) is not worth listing
+        left -= {"COLON"}
     end = bool(left & _END)
     left -= _END
     for name in sorted(left, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n)):
@@ -391,7 +393,7 @@ def _token_hint(tok: Token, accepts: set[str], before: str, line_text: str) -> s
                 "/": "the stride goes after `/`, e.g. 3x3/2:64",
                 "*": "the repeat count goes after `*`, e.g. `conv 3x3 x64 *2`"}[prev]
     if "ELSE" in accepts:
-        return "`if ... then A` needs `else B`: a condition chooses between two bodies"
+        return "`if ... then A` needs `else B` (on the same line or the next): a condition chooses between two bodies"
     if kind == "THEN" and "COMPARE" in accepts:
         return "a condition compares two values: if n == 1 then ..."
     if _is_keyword_token(tok):
@@ -651,6 +653,9 @@ class _ToAst(Transformer):
     def string(self, meta, c):
         return A.Str(str(c[0])[1:-1], _tspan(self.file, c[0]))
 
+    def dims(self, meta, c):  # a size as a value: `u(16, 1x7)`, `k=1x7`
+        return self._dims(c[0])
+
     def _bin(op):  # noqa: N805 - a helper that makes methods
         def f(self, meta, c):
             return self._nest(A.BinOp(op, c[0], c[1], self._s(meta)), c, meta)
@@ -716,8 +721,6 @@ class _ToAst(Transformer):
     def arg_kw(self, meta, c):
         return A.Arg("kw", str(c[0]), c[1], None, self._s(meta))
 
-    def arg_kw_dims(self, meta, c):
-        return A.Arg("kw", str(c[0]), self._dims(c[1]), None, self._s(meta))
 
     # ---- items
     def layer(self, meta, c):
@@ -734,6 +737,11 @@ class _ToAst(Transformer):
                 expected="a kernel like 3x3 or 1x7",
                 found="x".join(map(str, kernel.values)),
             )
+        return A.Shorthand(kernel, c[1], c[2], tuple(c[3:]), self._s(meta))
+
+    def shorthand_name(self, meta, c):  # `k:c`: the kernel is a parameter's value (checked when expanded)
+        self._not_keyword(c[0])
+        kernel = A.Name(str(c[0]), _tspan(self.file, c[0]))
         return A.Shorthand(kernel, c[1], c[2], tuple(c[3:]), self._s(meta))
 
     def pos_arg(self, meta, c):
