@@ -16,6 +16,8 @@ are left out: those bytes are not resident at the start of the step.
 
 from __future__ import annotations
 
+import gc
+
 import torch
 from torch import Tensor, nn
 
@@ -86,5 +88,14 @@ def measure_step(model: nn.Module, x: Tensor, optimizer: str = "sgd", autocast: 
         step()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated()
+    # garbage of earlier work (a previous model's graph) freed by the collector during the profiled
+    # step would count as negative allocations: collect it first, and not while profiling
+    gc.collect()
     base = resident_bytes(model, opt, x, y)
-    return base + _profiled_peak(step)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return base + _profiled_peak(step)
+    finally:
+        if was:
+            gc.enable()
