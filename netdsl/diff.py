@@ -60,6 +60,20 @@ class Diff:
     batch: int = 1
     dtype: str = "float32"
     optimizer: str = "sgd"
+    _memory: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def training(self, row: DiffRow) -> tuple[int | None, int | None]:
+        """The training bytes of a row's module on each side (`Memory.by_path`; None: not there)."""
+        out = []
+        for side, r in ((self.a, row.a), (self.b, row.b)):
+            if id(side) not in self._memory:  # one estimate per side
+                self._memory[id(side)] = side.report.memory(self.batch, self.dtype, self.optimizer)
+            out.append(None if r is None else self._memory[id(side)].by_path.get(r.name, 0))
+        return out[0], out[1]
+
+    def training_delta(self, row: DiffRow) -> int:
+        a, b = self.training(row)
+        return (b or 0) - (a or 0)
 
     def walk(self, depth: int | None) -> list[DiffRow]:
         """The rows down to `depth` (None: all), in table order."""
@@ -178,12 +192,13 @@ def _total_text(name: str, n: int) -> str:
 def table(d: Diff, depth: int | None = 2) -> str:
     """The diff as people read it: every row down to `depth`, marked, then the totals."""
     per_value = DTYPE_BYTES[d.dtype] * d.batch
-    head = ("", "Layer", "Op", "Output", "ΔParams", "ΔMACs", "ΔAct. memory")
+    head = ("", "Layer", "Op", "Output", "ΔParams", "ΔMACs", "ΔAct. memory", "ΔTrain memory")
     body = []
     for r in d.walk(depth):
         body.append((MARKS[r.status], "  " * r.depth + r.name, _fit(_cell(r, lambda x: x.op), 48),
                      _cell(r, lambda x: x.output_shape, R._fmt_shape), _signed(_delta(r, lambda x: x.params)),
-                     _signed(_delta(r, lambda x: x.macs)), _bytes_delta(_delta(r, lambda x: x.outputs) * per_value)))
+                     _signed(_delta(r, lambda x: x.macs)), _bytes_delta(_delta(r, lambda x: x.outputs) * per_value),
+                     _bytes_delta(d.training_delta(r))))
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
 
     def line(cols):
@@ -215,11 +230,12 @@ def _side_line(s: Side) -> str:
 # ------------------------------------------------------------------ JSON
 
 
-def _row_side(r: R.Row | None, per_value: int) -> dict | None:
+def _row_side(r: R.Row | None, per_value: int, training: int | None) -> dict | None:
     if r is None:
         return None
     return {"name": r.name, "op": r.op, "output_shape": list(r.output_shape) if r.output_shape else None,
-            "params": r.params, "macs": r.macs, "activation_bytes": r.outputs * per_value}
+            "params": r.params, "macs": r.macs, "activation_bytes": r.outputs * per_value,
+            "training_bytes": training}
 
 
 def _side_json(s: Side) -> dict:
@@ -235,10 +251,12 @@ def to_json(d: Diff, depth: int | None = 2) -> dict:
     per_value = DTYPE_BYTES[d.dtype] * d.batch
     rows = []
     for r in d.walk(depth):
-        rows.append({"status": r.status, "depth": r.depth, "name": r.name, "a": _row_side(r.a, per_value),
-                     "b": _row_side(r.b, per_value),
+        ta, tb = d.training(r)
+        rows.append({"status": r.status, "depth": r.depth, "name": r.name, "a": _row_side(r.a, per_value, ta),
+                     "b": _row_side(r.b, per_value, tb),
                      "delta": {"params": _delta(r, lambda x: x.params), "macs": _delta(r, lambda x: x.macs),
-                               "activation_bytes": _delta(r, lambda x: x.outputs) * per_value}})
+                               "activation_bytes": _delta(r, lambda x: x.outputs) * per_value,
+                               "training_bytes": d.training_delta(r)}})
     return {
         "schema_version": SCHEMA_VERSION,
         "a": _side_json(d.a),

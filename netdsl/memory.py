@@ -78,6 +78,9 @@ class Memory:
     grads_at_peak: int
     transient: int
     stages: list[StageMemory] = field(default_factory=list)
+    # per module path (every layer and block with one): its parameters, gradients, optimizer state
+    # and the activations it has saved at the end of the forward pass, in bytes
+    by_path: dict[str, int] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------ which activations run in place
@@ -344,7 +347,8 @@ def estimate(net: Net, batch: int = 1, dtype: str = "float32", optimizer: str = 
     phase, top, at, at_saved, at_grads, at_trans = max(phases, key=lambda p: p[1])
     return Memory(batch, dtype, optimizer, device, pbytes, bbytes, sim.nbytes[net.input_node], state, grads, f_end,
                   resident + top, phase, _where(net, at), at_saved, at_grads, at_trans,
-                  _stages(net, sim, full, OPTIMIZER_STATES[optimizer]))
+                  _stages(net, sim, full, OPTIMIZER_STATES[optimizer]),
+                  _by_path(net, sim, full, OPTIMIZER_STATES[optimizer]))
 
 
 def _where(net: Net, nid: int) -> str:
@@ -356,6 +360,37 @@ def _where(net: Net, nid: int) -> str:
     while scope is not None and not scope.path:
         scope = scope.parent
     return f"{scope.path}: {node['op']}" if scope is not None else node["op"]
+
+
+def _paths(net: Net, nid: int) -> set[str]:
+    """The module paths a node counts towards: its own and those of the blocks around it."""
+    node = net.node(nid)
+    out = {node["path"]} if node.get("path") else set()
+    scope = node["scope"]
+    while scope is not None:
+        if scope.path:
+            out.add(scope.path)
+        scope = scope.parent
+    return out
+
+
+def _by_path(net: Net, sim: _Step, full: int, states: int) -> dict[str, int]:
+    """Training bytes per module path: parameters (with gradients and optimizer state where they
+    train) and the activations saved after the forward pass, of every layer inside it."""
+    out: dict[str, int] = {}
+
+    def add(nid: int, n: int) -> None:
+        for p in _paths(net, nid):
+            out[p] = out.get(p, 0) + n
+
+    for nid in sim.order:
+        node = net.node(nid)
+        add(nid, node["params"] * full * ((2 + states) if node.get("trainable", True) else 1))
+    for s in sim.live_after_forward:
+        owner = sim.owner.get(s)
+        if owner is not None:
+            add(owner, sim.size[s])
+    return out
 
 
 def _stages(net: Net, sim: _Step, full: int, states: int) -> list[StageMemory]:

@@ -97,3 +97,15 @@ def test_unknown_side_is_a_usage_error(capsys):
     assert code == 2 and "resnet5O" in err
     code, _, err = _run(capsys, ["diff", "resnet50", "resnet50", "-DB", "clases=3"])
     assert code == 2 and "clases" in err
+
+
+def test_training_memory_per_row_drops_by_what_freezing_saves():
+    """resnet50 against resnet50_transfer (everything but fc frozen), per row, counted by hand:
+    conv1 trains in A (weights + gradients, 9,408 float32 each) and its 64x112x112 output is kept by
+    bn1 for backward; in B only its weights remain (a frozen prefix keeps nothing)."""
+    d = _diff("resnet50", "resnet50_transfer")
+    row = next(r for r in d.walk(1) if r.name == "conv1")
+    a, b = d.training(row)
+    assert a == 9408 * 4 * 2 + 64 * 112 * 112 * 4
+    assert b == 9408 * 4
+    assert d.training_delta(row) == b - a
