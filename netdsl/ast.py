@@ -129,6 +129,7 @@ class Call(NamedTuple):
     args: tuple[CallArg, ...]
     span: Span
     name_span: Span
+    flat: bool = False  # `...f(64)`: the define's layers join the enclosing module (no module of its own)
 
 
 class Block(NamedTuple):
@@ -158,7 +159,16 @@ class Repeat(NamedTuple):
     var: Name | None = None
 
 
-Item = Layer | Shorthand | Call | Block | Group | Repeat
+class Named(NamedTuple):
+    """`item @name`: the item's module name in its parent (`@conv0`, `@4`, `@"block1-0"`)."""
+
+    item: Item
+    name: str
+    name_span: Span
+    span: Span
+
+
+Item = Layer | Shorthand | Call | Block | Group | Repeat | Named
 
 
 class Chain(NamedTuple):

@@ -11,7 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .codemodel import Assign, Call, ClassModel, Comp, Expr, For, If, Kw, Raw, Return, Star, Table, stmt_key
+from .codemodel import (
+    Assign,
+    Call,
+    ClassModel,
+    Comp,
+    Expr,
+    For,
+    If,
+    Kw,
+    ListOf,
+    Raw,
+    Return,
+    Star,
+    Table,
+    TupleOf,
+    stmt_key,
+)
 from .names import RESERVED_PY, Names
 
 
@@ -114,6 +130,10 @@ def rename(c, names: dict[str, str]):
         return Comp(rename(c.elt, names), c.var, c.count)
     if isinstance(c, Table):
         return Table(rename(c.elt, names), c.vars, c.rows)
+    if isinstance(c, ListOf):
+        return ListOf(tuple(rename(a, names) for a in c.items))
+    if isinstance(c, TupleOf):
+        return TupleOf(tuple(rename(a, names) for a in c.items))
     if isinstance(c, Assign):
         return Assign(c.target, rename(c.value, names), c.comment)
     if isinstance(c, If):

@@ -13,6 +13,7 @@ are laid out here, wrapped the way ruff wraps them at 120 columns.
 from __future__ import annotations
 
 import functools
+import keyword
 
 from . import codemodel as L
 from .symbolic import literal
@@ -97,6 +98,9 @@ def fmt(prefix: str, code, suffix: str, depth: int) -> list[str]:
 def stmt_lines(s, depth: int) -> list[str]:
     pad = INDENT * depth
     if isinstance(s, L.Assign):
+        name = s.target.removeprefix("self.")
+        if s.target.startswith("self.") and not (name.isidentifier() and not keyword.iskeyword(name)):
+            return fmt(f'self.add_module("{name}", ', s.value, ")", depth)  # an index or a quoted name
         lines = fmt(s.target + " = ", s.value, "", depth)
         if s.comment and len(lines) == 1:
             with_comment = f"{lines[0]}  # {s.comment}"
@@ -164,6 +168,7 @@ def _class_view(c: L.ClassModel) -> dict:
         "forward_signature": _forward_signature(c.forward_args, c.returns),
         "forward": forward,
         "init_weights": weights,
+        "super_args": c.super_args,
     }
 
 
@@ -179,6 +184,7 @@ def render(model: L.CodeModel) -> str:
     text = _env().get_template("module.py.j2").render(
         header=model.header,
         uses_torch=model.uses_torch,
+        ordered_dict=model.ordered_dict,
         helpers=model.helpers,
         outputs=outputs,
         classes=[_class_view(c) for c in model.classes],

@@ -137,6 +137,7 @@ class ClassModel:
     base: str = "nn.Module"
     init_weights: list | None = None
     kind: str = "define"  # define | block | network
+    super_args: bool = False  # an indexed nn.Sequential built by `super().__init__(...)` (in `init`)
 
 
 @dataclass
@@ -149,6 +150,7 @@ class CodeModel:
     helpers: list[str]  # helper snippets used: drop_path, join
     outputs: tuple[str, list[str]] | None  # (namedtuple class, fields) when the network has aux outputs
     uses_torch: bool  # `import torch` is needed
+    ordered_dict: bool = False  # `from collections import OrderedDict` is needed
 
 
 def stmt_key(s) -> str:

@@ -20,7 +20,17 @@ from . import ast as A
 from . import ops
 from .errors import NetdslError, NetdslLimitError, NetdslNameError, Span, closest
 from .evaluate import evaluate, fmt_value, truth, whole
-from .ir import INIT_SCHEMES, DefineInfo, Env, Net, Scope, Value, check_identifier, deep_recursion
+from .ir import (
+    INIT_SCHEMES,
+    DefineInfo,
+    Env,
+    Net,
+    Scope,
+    Value,
+    check_identifier,
+    check_module_name,
+    deep_recursion,
+)
 from .limits import MAX_SCOPE_NESTING, Limits, refuse_oversized, too_many_steps
 from .link import Linked, add_defaults, lookup
 
@@ -375,7 +385,11 @@ class Expander:
         if isinstance(it, A.Layer):
             return self.layer(it.op, it.args, None, it.span, it.op_span, x, env, scope, first)
         if isinstance(it, A.Call):
+            if it.flat:
+                return self.flat_call(it, x, env, scope)
             return self.layer(it.name, (), it.args, it.span, it.name_span, x, env, scope, first)
+        if isinstance(it, A.Named):
+            return self.named(it, x, env, scope, first)
         if isinstance(it, A.Shorthand):
             spec = ops.REGISTRY["conv"]
             written = [A.Arg("pos", None, it.kernel, it.stride, it.kernel.span),
@@ -388,6 +402,30 @@ class Expander:
         if isinstance(it, A.Repeat):
             return self.repeat(it, x, env, scope, first)
         raise NetdslError("unsupported item", span=getattr(it, "span", None))
+
+    def named(self, it: A.Named, x: int, env: Env, scope: Scope, first: bool) -> int:
+        """`item @name`: a named scope around the item that binds no tensor (layout names its module)."""
+        check_module_name(it.name, it.name_span)
+        sub = self.open_scope(scope, "named", it.name, it.span, input=x, at_name=True)
+        y = self.item(it.item, x, env, sub, first)
+        sub.output = y
+        return y
+
+    def flat_call(self, it: A.Call, x: int, env: Env, scope: Scope) -> int:
+        """`...f(64)`: a define call whose layers and blocks join the enclosing module."""
+        if it.name not in env.defines:
+            raise NetdslNameError(
+                f"`...{it.name}(...)`: only a define call can be flattened into its parent",
+                span=it.span,
+                expected="`...` before a call of a define",
+                found=f"`{it.name}`, " + ("a tensor" if it.name in env.tensors else "a layer"),
+                hint=f"write `{it.name}(...)` without `...`",
+            )
+        before = len(scope.children)
+        y = self.call(env.defines[it.name], it.args, it.span, x, env, scope)
+        sub = scope.children[before]
+        sub.flat = True
+        return y
 
     def items(self, items, x: int, env: Env, scope: Scope, first: bool = True) -> int:
         """A chain of items (a statement's, a branch's, a define body's): each takes the previous output."""

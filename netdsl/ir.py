@@ -60,6 +60,8 @@ class Scope:
     input: int | None = None
     output: int | None = None  # None when a join block merged it away (see expand.Expander._flat_join)
     inline: bool = False  # inside a join block: no module of its own, its layers join the enclosing one
+    at_name: bool = False  # a named scope from `item @name`: names a module, binds no tensor
+    flat: bool = False  # a define call written `...f(...)`: no module of its own, its layers join the enclosing one
     # set by layout.assign_names
     name: str | None = None
     path: str = ""
@@ -174,6 +176,27 @@ def check_identifier(name: str, span: Span, what: str = "a layer") -> None:
             f"`{name}` cannot name {what}: it is reserved in generated PyTorch code",
             span=span,
             hint="pick another name (e.g. `" + name.strip("_") + "_1`)",
+        )
+
+
+def check_module_name(name: str, span: Span) -> None:
+    """A module name written `@name`: a Python name, an index (`@0`) or a quoted name (`@"block1-0"`)."""
+    if name.isdigit():
+        return
+    bad = None
+    if not name:
+        bad = "is empty"
+    elif "." in name:
+        bad = "contains `.` (PyTorch separates module paths with dots)"
+    elif name.isidentifier() and (name in RESERVED or name.startswith("_")):
+        bad = "is reserved in generated PyTorch code (an nn.Module attribute or a Python word)"
+    if bad is not None:
+        raise NetdslNameError(
+            f"the module name `{name}` {bad}",
+            span=span,
+            expected="a name like @conv1, an index like @0, or a quoted name like @\"block1-0\"",
+            found=f"@{name}" if name.isidentifier() else f'@"{name}"',
+            hint="pick another name; PyTorch keys are paths of module names joined by `.`",
         )
 
 

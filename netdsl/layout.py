@@ -11,7 +11,7 @@ only when it projects) and records everything on the IR: `Scope.name`, `path`, `
 from __future__ import annotations
 
 from . import ops
-from .errors import NetdslNameError, closest
+from .errors import NetdslNameError, Span, closest
 from .ir import Net, Scope
 from .names import RESERVED, Names
 
@@ -65,7 +65,13 @@ def _decide(net: Net, scope: Scope, owner: Scope | None = None, define: bool = F
     for ch in scope.children:
         if not isinstance(ch, Scope):
             continue
-        if ch.inline:  # inside a join block (FractalNet): its layers belong to the enclosing module
+        if ch.inline or ch.flat:  # inside a join block (FractalNet), or `...f(...)`: its layers belong to
+            ch.module = False     # the enclosing module
+            _decide(net, ch, owner, define)
+            continue
+        if ch.kind in ("block", "branch") and _written_names(ch):
+            # an anonymous block or branch whose members have written names (`@branch1x1`): those
+            # are attributes of the enclosing module, as in torchvision's Inception blocks
             ch.module = False
             _decide(net, ch, owner, define)
             continue
@@ -74,6 +80,10 @@ def _decide(net: Net, scope: Scope, owner: Scope | None = None, define: bool = F
         else:  # define, named, branch
             ch.module = True
         _decide(net, ch, owner, define and ch.kind != "define")
+        if ch.kind == "define" and _seq_body(ch):
+            ch.sequential = True  # `define f(c) = seq<...>`: an nn.Sequential of its layers, indexed
+        elif ch.kind == "block" and ch.label == "seq" and ch.module:
+            ch.sequential = _chain_like(net, ch, flatten_members(net, ch))
         if ch.kind in ("named", "branch"):
             members = flatten_members(net, ch)
             if not members:
@@ -84,12 +94,32 @@ def _decide(net: Net, scope: Scope, owner: Scope | None = None, define: bool = F
                 _decide(net, ch, owner, define)
 
 
+def _written_names(scope: Scope) -> bool:
+    """Whether a scope holds, directly or through anonymous blocks and branches, an `@name`d item."""
+    stack = list(scope.children)
+    while stack:
+        ch = stack.pop()
+        if isinstance(ch, Scope):
+            if ch.at_name:
+                return True
+            if ch.kind in ("block", "branch") or ch.inline:
+                stack.extend(ch.children)
+    return False
+
+
+def _seq_body(scope: Scope) -> bool:
+    """A define whose whole body is one `seq<...>` block."""
+    kids = scope.children
+    return len(kids) == 1 and isinstance(kids[0], Scope) and kids[0].kind == "block" and kids[0].label == "seq" \
+        and not kids[0].module
+
+
 def _collapse(net: Net, scope: Scope):
     """A named stage or branch made of a single node or module is that node or module."""
     if scope.kind not in ("named", "branch") or not scope.module:
         return None
     members = flatten_members(net, scope)
-    if len(members) == 1:
+    if len(members) == 1 and not (isinstance(members[0], Scope) and members[0].at_name and scope is not members[0]):
         only = members[0]
         if isinstance(only, Scope) or _has_module(net, only):
             return only
@@ -99,14 +129,35 @@ def _collapse(net: Net, scope: Scope):
 def _name_module(net: Net, m: Scope) -> None:
     members = flatten_members(net, m)
     m.members = members
-    if m.sequential:
-        for i, mem in enumerate(members):
-            _set_name(net, m, mem, str(i))
-        return
     explicit: dict[int, str] = {}
+    spans: dict[str, Span] = {}
     for mem in members:
         if isinstance(mem, Scope) and mem.kind == "named":
+            if mem.label in spans:
+                raise NetdslNameError(
+                    f"two modules named `{mem.label}` in {m.path or 'the network'}",
+                    span=mem.span,
+                    hint=f"the first is at line {spans[mem.label].line}, column {spans[mem.label].col}; "
+                         "module names are unique in their parent module",
+                )
+            spans[mem.label] = mem.span
             explicit[id(mem)] = mem.label
+    if m.sequential:
+        # indices as nn.Sequential's, each after the one before (`@4` skips to 4: an optional layer
+        # keeps the reference's positions); a written name replaces the index
+        k = 0
+        for mem in members:
+            name = explicit.get(id(mem))
+            if name is None:
+                name = str(k)
+                while name in spans:
+                    k += 1
+                    name = str(k)
+            if name.isdigit():
+                k = int(name)
+            k += 1
+            _set_name(net, m, mem, name)
+        return
     alloc = Names(RESERVED, explicit.values())
     # count stems so that lone layers keep a bare name (fc, maxpool)
     stems: dict[str, int] = {}

@@ -104,6 +104,8 @@ def _walk_items(body):
             stack.append(x.chain)
         elif isinstance(x, A.Group):
             stack += x.body
+        elif isinstance(x, A.Named):
+            stack.append(x.item)
         elif isinstance(x, A.Block):
             stack += [i for br in x.branches for i in br]
         elif isinstance(x, A.Repeat):
@@ -227,6 +229,8 @@ class Sizer:
             return self.items([i for br in it.branches for i in br], env)
         if isinstance(it, A.Group):
             return self.stmts(it.body, env)
+        if isinstance(it, A.Named):
+            return self.item(it.item, env)
         if isinstance(it, A.Shorthand):
             return 1, 0
         name = it.op if isinstance(it, A.Layer) else it.name

@@ -33,8 +33,10 @@ from .codemodel import (
     For,
     If,
     Kw,
+    ListOf,
     Param,
     Raw,
+    TupleOf,
     flat,
     stmt_key,
 )
@@ -43,7 +45,7 @@ from .evaluate import CONCRETE, evaluate
 from .forward import NetNames, Op, aliases, statements
 from .ir import Net, Scope
 from .loops import compress
-from .names import RESERVED_PY, Names, camel, file_text, safe_text
+from .names import RESERVED_PY, Names, attr, camel, file_text, safe_text
 from .symbolic import (
     AnyOf,
     Bin,
@@ -178,6 +180,7 @@ class Lowerer:
         self.branches = self._branches_taken()
         self.sample_columns = self._joins()
         self.no_merge = no_merge
+        self.ordered_dict = False  # an nn.Sequential with written names: `from collections import OrderedDict`
 
     # ---- helpers
     def _factory_name(self) -> str:
@@ -298,7 +301,7 @@ class Lowerer:
             ops.HELPERS[h].uses_torch for h in helpers)
         return CodeModel(name=self.factory, file=self.file, header=header, classes=classes,
                          network=model, helpers=[ops.HELPERS[h].source for h in helpers], outputs=outputs,
-                         uses_torch=uses_torch)
+                         uses_torch=uses_torch, ordered_dict=self.ordered_dict)
 
     def _nameable(self, k: str) -> bool:
         return k.isidentifier() and k not in RESERVED_PY and not k.startswith("_")
@@ -355,6 +358,10 @@ class Lowerer:
             # _Transition), whose repeats with a count among its arguments are loops
             model.base = "nn.Sequential"
             model.init[:] = self._loops(ctx, model.init)
+            if [getattr(st, "target", None) for st in model.init] == [f"self.{i}" for i in range(len(model.init))]:
+                # indexed as torchvision's Conv2dNormActivation: super().__init__(conv, bn, act)
+                model.init[:] = [Expr(Call("super().__init__", tuple(st.value for st in model.init)))]
+                model.super_args = True
         if kind == "network" and self.outputs_name:
             model.returns = f"Tensor | {self.outputs_name}"
         elif kind != "network" and self.aux_inside(scope):
@@ -510,7 +517,7 @@ class Lowerer:
         ctx.chan[out] = out_sym
         ins = self.inputs_of(m)[0]
         aux = m.aux or any(s.aux for s in self._scope_chain(m))
-        ctx.ops.append(Op(out, ins, lambda vs, name=name: Call(f"self.{name}", tuple(Raw(v) for v in vs)),
+        ctx.ops.append(Op(out, ins, lambda vs, name=name: Call(attr(name), tuple(Raw(v) for v in vs)),
                            stem=name, line=m.span, aux=aux, named=True, extra=self.aux_inside(m), attr=name))
         if m.repeat is not None:
             ctx.reps[name] = m.repeat
@@ -632,7 +639,7 @@ class Lowerer:
                 ctx.fields[name] = flat(code)
             elif ctx.fields[name] != flat(code):
                 raise AssertionError(f"shared module {name} built two ways")
-            ctx.ops.append(Op(nid, list(ins), lambda vs, name=name: Call(f"self.{name}", tuple(map(Raw, vs))),
+            ctx.ops.append(Op(nid, list(ins), lambda vs, name=name: Call(attr(name), tuple(map(Raw, vs))),
                                stem="out", line=line, attr=name))
         elif spec.lowering.inline is not None:
             for used in arg_names.values():
@@ -727,7 +734,7 @@ class Lowerer:
         line = node["span"]
         if isinstance(cond, Const):
             ctx.init.append(Assign(f"self.{name}", proj))
-            ctx.ops.append(Op(nid, [x], lambda vs, name=name: Call(f"self.{name}", (Raw(vs[0]),)),
+            ctx.ops.append(Op(nid, [x], lambda vs, name=name: Call(attr(name), (Raw(vs[0]),)),
                                stem="identity", line=line))
         else:
             ctx.init.append(If(ctx.code(cond).text, [Assign(f"self.{name}", proj)],
@@ -746,7 +753,7 @@ class Lowerer:
         return self.anon(ctx, m)
 
     def sequential(self, ctx: _Ctx, scope: Scope) -> tuple[Call, Sym]:
-        items = []
+        items, names = [], []
         sub = _Ctx(expr=ctx.expr, val=ctx.val, chan=ctx.chan, stride=ctx.stride, external={scope.input},
                    used=ctx.used, lost=ctx.lost, assume=ctx.assume)
         for m in (self.resolve(x) for x in scope.members):
@@ -756,7 +763,9 @@ class Lowerer:
                 code, out_sym = self.submodule(sub, m)
                 sub.chan[self.resolve_tensor(m)] = out_sym
                 items.append(code)
+                names.append(m.name)
                 continue
+            names.append(self.node(m)["name"])
             node = self.node(m)
             spec = ops.REGISTRY[node["op"]]
             arg_syms, arg_names = self._arg_syms(sub, m)
@@ -771,8 +780,12 @@ class Lowerer:
                 items.append(Call(f"nn.{spec.lowering.seq_module}"))
             sub.chan[m] = cout
         out = self.resolve_tensor(scope)
-        return Call("nn.Sequential", tuple(compress(items, self._params_of))), sub.chan.get(
-            out, Const(self.node(out)["shape"][0]))
+        out_sym = sub.chan.get(out, Const(self.node(out)["shape"][0]))
+        if names != [str(i) for i in range(len(names))]:  # written names (`@conv0`, `@4`): as torchvision's
+            self.ordered_dict = True                        # nn.Sequential(OrderedDict([...]))
+            pairs = tuple(TupleOf((Raw(literal(n)), c)) for n, c in zip(names, items, strict=True))
+            return Call("nn.Sequential", (Call("OrderedDict", (ListOf(pairs),)),)), out_sym
+        return Call("nn.Sequential", tuple(compress(items, self._params_of))), out_sym
 
     def _params_of(self, placeholder: str) -> list[str] | None:
         """The constructor parameters of a registered class, by the placeholder its calls name."""

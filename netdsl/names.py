@@ -92,6 +92,14 @@ class Names:
         raise AssertionError("unreachable")
 
 
+def attr(name: str) -> str:
+    """How generated code reads a sub-module: `self.conv1`, or `getattr(self, "0")` for a module
+    name that is no Python identifier (an index, a quoted name such as RegNet's `block1-0`)."""
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return f"self.{name}"
+    return f'getattr(self, "{name}")'
+
+
 def safe_text(s: str) -> str:
     """Text from the input shown in docstrings and comments: plain characters only."""
     return re.sub(r"[^A-Za-z0-9_.+\-/ ]", "?", s)

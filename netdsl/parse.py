@@ -38,6 +38,7 @@ TOKEN_WORDS = {
     "XNUM": "channels like x64",
     "PNUM": "padding like p1",
     "STRING": 'a quoted string like "blocks.net"',
+    "AT_NAME": "a module name like @conv1, @0 or @\"block1-0\"",
     "QUANTITY": "a limit like 4G, 25M or 16GiB",
     "COMPARE": "a comparison (== != < <= > >=)",
     "_NL": "end of line",
@@ -59,6 +60,7 @@ TOKEN_WORDS = {
     "MINUS": "`-`",
     "PERCENT": "`%`",
     "DOT": "`.`",
+    "ELLIPSIS": "`...`",
 }
 
 # Newlines are dropped after these tokens (the statement obviously goes on).
@@ -155,10 +157,10 @@ _GROUPS = (
     (_STATEMENT_START | _ITEM_START,
      "a statement (a layer like `conv 3x3 x64`, a block, `define`, `input`, ...)",
      frozenset({"NETWORK", "DEFINE", "INPUT", "DEFAULTS", "INCLUDE", "EXTENDS", "FREEZE", "INIT", "AUX",
-                 "REPLACE", "ASSERT", "NAME", "DIMS", "LPAR", "LBRACE", "_SEMI", "_NL", "$END"})),
+                 "REPLACE", "ASSERT", "NAME", "DIMS", "LPAR", "LBRACE", "ELLIPSIS", "_SEMI", "_NL", "$END"})),
     (_ITEM_START,
      "a layer, block or define call (`3x3:64`, `relu`, `residual<...>`, `f(64)`)",
-     _ITEM_START | {"_SEMI", "_NL"}),
+     _ITEM_START | {"_SEMI", "_NL", "ELLIPSIS"}),  # `...f(64)`: a flattened call
     (frozenset({"XNUM", "PNUM"}),
      "a layer argument (3x3, x64, p1, 0.5, name=value)",
      frozenset({"XNUM", "PNUM", "DIMS", "INT", "FLOAT", "NAME"})),
@@ -232,6 +234,8 @@ def _expected_words(names: set[str]) -> str:
             left -= covers
     if "XNUM" in names:  # after a name: `k:64` (a size parameter as kernel) is not worth listing
         left -= {"COLON"}
+    if left - {"AT_NAME"}:  # `@name` may follow any item: listed only when nothing else fits
+        left -= {"AT_NAME"}
     end = bool(left & _END)
     left -= _END
     for name in sorted(left, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n)):
@@ -267,6 +271,8 @@ def _char_hint(ch: str) -> str | None:
         return "write sizes with the letter x: 3x3"
     if ch in "\u201c\u201d\u201e\u2018\u2019":
         return 'use plain double quotes: "blocks.net"'
+    if ch == "@":
+        return 'a module name follows `@` without a space: @conv1, @0 or @"block1-0"'
     if ch == "\r":
         return "lines end with \\n or \\r\\n; a lone \\r is not a line break"
     if not ch.isprintable() or ord(ch) > 0x7E:
@@ -566,7 +572,8 @@ def _int(file: str, tok: Token | str, span: Span | None = None) -> int:
 
 
 # The tokens a rule's method sees: the others are keywords, punctuation and separators.
-_KEPT_TOKENS = frozenset({"NAME", "INT", "FLOAT", "DIMS", "XNUM", "PNUM", "STRING", "COMPARE", "QUANTITY"})
+_KEPT_TOKENS = frozenset({"NAME", "INT", "FLOAT", "DIMS", "XNUM", "PNUM", "STRING", "COMPARE", "QUANTITY",
+                          "AT_NAME"})
 
 
 class _Meta:
@@ -753,9 +760,20 @@ class _ToAst(Transformer):
     def call_args(self, meta, c):
         return tuple(x for x in c if x is not None)
 
+    def spread(self, meta, c):
+        return True
+
     def call(self, meta, c):
-        self._not_keyword(c[0])
-        return A.Call(str(c[0]), c[1], self._s(meta), _tspan(self.file, c[0]))
+        flat, name, args = c
+        self._not_keyword(name)
+        return A.Call(str(name), args, self._s(meta), _tspan(self.file, name), flat=bool(flat))
+
+    def named_item(self, meta, c):
+        tok = c[1]
+        name = str(tok)[1:]
+        if name.startswith('"'):
+            name = name[1:-1]
+        return self._nest(A.Named(c[0], name, _tspan(self.file, tok), self._s(meta)), c[:1], meta)
 
     def chain(self, meta, c):
         return A.Chain(tuple(c), self._s(meta))

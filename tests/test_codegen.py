@@ -22,12 +22,14 @@ from netdsl.cli import main
 
 try:  # tests/ on sys.path (rootdir-relative import) or tests/ as a package
     from conftest import REGEN
+    from zoo import COURSE
 except ImportError:  # pragma: no cover
     from tests.conftest import REGEN
+    from tests.zoo import COURSE
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
-ZOO = sources.zoo_names()
+ZOO = list(COURSE)  # the course's networks (tests/zoo.py)
 
 
 @pytest.mark.parametrize("name", ZOO)

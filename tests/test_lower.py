@@ -25,12 +25,14 @@ from netdsl.errors import NetdslError
 
 try:  # tests/ on sys.path (pytest's rootdir-relative import of a non-package tests/)
     from reference import port
+    from zoo import COURSE
     from reference.functional import interpret
 except ImportError:  # tests/ is a package
     from tests.reference import port
+    from tests.zoo import COURSE
     from tests.reference.functional import interpret
 
-ZOO = sources.zoo_names()
+ZOO = list(COURSE)  # the course's networks (tests/zoo.py)
 META = torch.device("meta")
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-ZOO = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "networks").glob("*.net"))
+# The course's networks: every test of the tools (goldens, lowering, drawing, formats, fuzzing) runs
+# on each. The torchvision zoo (networks/ also holds a file for every CNN builder of
+# torchvision.models) is checked by tests/test_tv_*.py: numbers, keys and outputs per family.
+COURSE = (
+    "alexnet", "alexnet_grouped", "densenet121", "densenet161", "densenet169", "densenet201", "fractalnet",
+    "googlenet", "lenet5", "mobilenet_v1", "mobilenet_v2", "nasnet_a_mobile", "nin", "nin_cifar", "resnet101",
+    "resnet152", "resnet18", "resnet34", "resnet50", "resnet50_transfer", "resnext50_32x4d", "se_resnet50",
+    "vgg11", "vgg13", "vgg16", "vgg19", "wide_resnet50_2", "wrn28_10", "zfnet",
+)
+ZOO = list(COURSE)
+ALL = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "networks").glob("*.net"))
 
 
 @cache
