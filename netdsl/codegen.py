@@ -120,6 +120,11 @@ def stmt_lines(s, depth: int) -> list[str]:
             out += stmt_lines(b, depth + 1)
         return out
     if isinstance(s, L.If):
+        if not s.body:  # only the other branch builds something: `if not cond:`
+            if not s.orelse:
+                return []
+            cond = s.cond if s.cond.replace(".", "").replace("_", "").isalnum() else f"({s.cond})"
+            return stmt_lines(L.If(f"not {cond}", s.orelse), depth)
         out = [f"{pad}if {s.cond}:"]
         for b in s.body:
             out += stmt_lines(b, depth + 1)

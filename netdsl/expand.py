@@ -317,9 +317,9 @@ class Expander:
                                    span=sp, expected=expected, found=found, hint=hint)
 
         t = a.type
-        if t in ("pos_int", "int", "pair", "padding"):
+        if t in ("pos_int", "int", "pair", "padding", "int_or_none"):
             v = whole(v)
-        if t in ("pos_int", "int"):
+        if t in ("pos_int", "int", "int_or_none"):
             if isinstance(v, bool) or not isinstance(v, int):
                 raise bad("a whole number")
             if t == "pos_int" and v < 1:
@@ -681,6 +681,8 @@ class Expander:
             y = self.items([i for branch in it.branches for i in branch], x, benv, bscope)
             bscope.output = y
             return y
+        if kind == "chunk":
+            return self.chunk(it, x, benv, bscope)
         outs = []
         empty = []  # branches that pass the input through: no layer, no tensor named
         many = len(it.branches) > 1
@@ -724,6 +726,25 @@ class Expander:
             if spec.name == "join":
                 outs, margs["columns"] = self._flat_join(bscope, outs, many)
             y = self.add_node(spec.name, margs, src, it.span, bscope, outs)
+        bscope.output = y
+        return y
+
+    def chunk(self, it: A.Block, x: int, env: Env, bscope: Scope) -> int:
+        """`chunk<a | b>`: the channels split into as many equal parts as branches, branch i runs on
+        part i, the outputs concatenated (ShuffleNetV2: x1, x2 = x.chunk(2, dim=1))."""
+        n = len(it.branches)
+        if n < 2:
+            raise NetdslNameError("chunk needs two branches or more, one per part of the channels",
+                                  span=it.span, expected="chunk<a | b>", found="one branch")
+        self._block_opts(it, env, {})
+        outs = []
+        for i, branch in enumerate(it.branches):
+            target = self.open_scope(bscope, "branch", f"branch {i + 1}", it.span, input=x)
+            part = self.add_node("slice", {"start": 0, "stop": None, "part": i, "parts": n}, {}, it.span, target, [x])
+            y = self.items(branch, part, env, target, first=False)
+            target.output = y
+            outs.append(y)
+        y = self.add_node("concat", {}, {}, it.span, bscope, outs)
         bscope.output = y
         return y
 

@@ -69,6 +69,12 @@ def _decide(net: Net, scope: Scope, owner: Scope | None = None, define: bool = F
             ch.module = False     # the enclosing module
             _decide(net, ch, owner, define)
             continue
+        if ch.kind == "branch" and ch.label == "branch 1" and scope.kind == "block" and scope.label == "residual":
+            # a residual's body, with a shortcut written beside it: its layers belong to the block
+            # (as in every ResNet's BasicBlock: conv1, bn1, ... next to `downsample`)
+            ch.module = False
+            _decide(net, ch, owner, define)
+            continue
         if ch.kind in ("block", "branch") and _written_names(ch):
             # an anonymous block or branch whose members have written names (`@branch1x1`): those
             # are attributes of the enclosing module, as in torchvision's Inception blocks
@@ -102,7 +108,7 @@ def _written_names(scope: Scope) -> bool:
         if isinstance(ch, Scope):
             if ch.at_name:
                 return True
-            if ch.kind in ("block", "branch") or ch.inline:
+            if ch.kind in ("block", "branch") or ch.inline or ch.flat:
                 stack.extend(ch.children)
     return False
 
@@ -119,6 +125,8 @@ def _collapse(net: Net, scope: Scope):
     if scope.kind not in ("named", "branch") or not scope.module:
         return None
     members = flatten_members(net, scope)
+    if _seq_body(scope):  # `seq<conv ...> @shortcut`: an nn.Sequential as written, even of one layer
+        return None
     if len(members) == 1 and not (isinstance(members[0], Scope) and members[0].at_name and scope is not members[0]):
         only = members[0]
         if isinstance(only, Scope) or _has_module(net, only):

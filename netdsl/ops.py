@@ -1340,9 +1340,102 @@ register(OpSpec(
     base_name="crop", numbered=False,
 ))
 
+# ------------------------------------------------------------------------ channel slices, option-A shortcuts
+
+
+def _slice_shape(a, ins):
+    x = ins[0]
+    c = x[0]
+    if a["parts"] is not None:
+        part, parts = a["part"], a["parts"]
+        if c % parts:
+            raise ShapeProblem(f"slice: {c} channels do not split into {parts} equal parts",
+                               expected=f"channels a multiple of {parts}", found=f"{c} channels")
+        if not 0 <= part < parts:
+            raise ShapeProblem(f"slice: part {part} of {parts}", expected=f"a part from 0 to {parts - 1}",
+                               found=str(part))
+        return (c // parts, *x[1:])
+    start, stop = a["start"], a["stop"]
+    if stop is None:
+        raise ShapeProblem("slice: no channels chosen", expected="slice START STOP or slice part=i parts=n",
+                           found="neither")
+    if not 0 <= start < stop <= c:
+        raise ShapeProblem(f"slice: channels {start} to {stop} of {c}",
+                           expected=f"0 <= start < stop <= {c}", found=f"{start} to {stop}")
+    return (stop - start, *x[1:])
+
+
+def _slice_inline(a) -> str:
+    if a["parts"] is not None:  # torchvision's ShuffleNetV2: x1, x2 = x.chunk(2, dim=1)
+        return f"{{0}}.chunk({a['parts']}, 1)[{a['part']}]"
+    return f"{{0}}[:, {a['start']}:{a['stop']}]"
+
+
+register(OpSpec(
+    name="slice",
+    doc="channels start to stop (stop excluded): slice 0 16; or part i of n equal parts: slice part=1 parts=2",
+    kind="reshape",
+    args=(ArgSpec("start", "int", 0, doc="first channel (from 0)"),
+          ArgSpec("stop", "int_or_none", None, doc="one past the last channel"),
+          ArgSpec("part", "int", 0, doc="which of `parts` equal parts (from 0)"),
+          ArgSpec("parts", "int_or_none", None, doc="split the channels into this many equal parts")),
+    positional=("start", "stop"),
+    shape=_slice_shape, params=_zero, macs=_zero, saves=Saves(view=True),
+    channels=lambda a, ins, shapes: _slice_shape(a, shapes)[0],
+    lowering=Lowering(inline=_slice_inline),
+    base_name="slice", numbered=False,
+))
+
+
+def _subsample_shape(a, ins):
+    x = ins[0]
+    _need_rank("subsample", x, 3)
+    s = a["stride"]
+    return (x[0], -(-x[1] // s), -(-x[2] // s))
+
+
+register(OpSpec(
+    name="subsample",
+    doc="every s-th row and column (x[:, :, ::s, ::s]), as the option-A shortcut of CIFAR ResNets: subsample 2",
+    kind="reshape",
+    args=(ArgSpec("stride", "pos_int", required=True, aliases=("s",)),), positional=("stride",),
+    shape=_subsample_shape, params=_zero, macs=_zero, saves=Saves(view=True), channels=_same,
+    lowering=Lowering(inline="{0}[:, :, ::{a[stride]}, ::{a[stride]}]"),
+    base_name="subsample", numbered=False,
+))
+
+
+def _pad_channels_shape(a, ins):
+    x = ins[0]
+    _need_rank("pad_channels", x, 3)
+    after = a["before"] if a["after"] is None else a["after"]
+    if a["before"] < 0 or after < 0:
+        raise ShapeProblem("pad_channels: a negative count of channels", expected="counts >= 0",
+                           found=f"{a['before']} and {after}")
+    return (x[0] + a["before"] + after, *x[1:])
+
+
+def _pad_channels_inline(a) -> str:
+    after = a["before"] if a["after"] is None else a["after"]
+    return f"torch.nn.functional.pad({{0}}, (0, 0, 0, 0, {a['before']}, {after}))"
+
+
+register(OpSpec(
+    name="pad_channels",
+    doc="zero channels before and after (after defaults to before), as the option-A shortcut of CIFAR "
+        "ResNets: pad_channels 8",
+    kind="reshape",
+    args=(ArgSpec("before", "int", required=True), ArgSpec("after", "int_or_none", None)),
+    positional=("before", "after"),
+    shape=_pad_channels_shape, params=_zero, macs=_zero, saves=NOTHING,
+    channels=lambda a, ins, shapes: _pad_channels_shape(a, shapes)[0],
+    lowering=Lowering(inline=_pad_channels_inline),
+    base_name="pad_channels", numbered=False,
+))
+
 MERGE_BLOCKS = {"concat": "concat", "inception": "concat", "cat": "concat", "add": "add", "sum": "add",
                 "mul": "mul", "mean": "mean", "join": "mean"}
-BLOCK_KINDS = sorted(set(MERGE_BLOCKS) | {"residual", "seq"})
+BLOCK_KINDS = sorted(set(MERGE_BLOCKS) | {"residual", "seq", "chunk"})
 
 
 # ------------------------------------------------------------------------ FractalNet's join

@@ -29,15 +29,15 @@ class FirstBlock(nn.Module):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.branch1 = WideConvs(in_channels, c, s, dropout=dropout)
+        self.wide_convs = WideConvs(in_channels, c, s, dropout=dropout)
         self.branch2 = nn.Conv2d(in_channels, c, kernel_size=1, stride=s, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.bn1(x)
         x = self.relu(x)
-        branch1 = self.branch1(x)
+        wide_convs = self.wide_convs(x)
         out = self.branch2(x)
-        return branch1 + out
+        return wide_convs + out
 
 
 class WideBlock(nn.Module):
