@@ -44,7 +44,7 @@ from .errors import NetdslError, Span
 from .evaluate import CONCRETE, evaluate
 from .forward import NetNames, Op, aliases, statements
 from .ir import Net, Scope
-from .loops import compress
+from .loops import _progression, compress
 from .names import RESERVED_PY, Names, attr, camel, file_text, safe_text
 from .symbolic import (
     AnyOf,
@@ -422,6 +422,14 @@ class Lowerer:
             return None
         head = []
         if len({flat(st.value) for st in run}) != 1:
+            prog = _progression([st.value for st in run], 0)
+            taken = {v.name for v in ctx.used.values()} | {v.name for v in count.vars()} | set(ctx.expr)
+            if prog is not None and prog[1] == len(run) and "i" not in taken:
+                # arguments that step with the repetition (DenseNet's input channels): i from 0
+                self._record(used, "unsafe")
+                elt = prog[0].value.elt
+                name = Raw(f'f"{found[0].group(1)}{{i + {start}}}"' if start else f'f"{found[0].group(1)}{{i}}"')
+                return [For("i", Call("range", (ctx.code(count),)), [Expr(Call("self.add_module", (name, elt)))])]
             if len(run) < 3 or len({flat(st.value) for st in run[1:]}) != 1:
                 return None
             head, run, start, count = run[:1], run[1:], start + 1, count - 1

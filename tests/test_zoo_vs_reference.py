@@ -100,7 +100,7 @@ def test_mobilenet_v2_blocks_match_reference():
     macs, seen = _run(model, shape, feats)
     _totals_match("mobilenet_v2", model, macs)
     r = netdsl.check("mobilenet_v2")
-    blocks = _scopes(r, define="bottleneck")
+    blocks = _scopes(r, define="inverted")
     assert len(blocks) == 17
     shapes, params = _stages(r, blocks)
     assert shapes == seen[1:18]

@@ -4,40 +4,53 @@ Input 3x224x224, output 1000; 14,149,480 parameters, 3,359,843,328 multiply-adds
 Network parameters: classes=1000, k=32, init_features=64, bn_size=4.
 """
 
+from collections import OrderedDict
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 
-class DenseLayer(nn.Module):
-    """The `dense_layer` block of densenet169.net:9."""
+class Denselayer(nn.Module):
+    """The `denselayer` block of densenet169.net:6."""
 
     def __init__(self, in_channels: int, k: int, *, bn_size: int) -> None:
         super().__init__()
-        self.branch2 = nn.Sequential(
-            nn.BatchNorm2d(in_channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(in_channels, bn_size * k, kernel_size=1, bias=False),
-            nn.BatchNorm2d(bn_size * k),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(bn_size * k, k, kernel_size=3, padding=1, bias=False),
-        )
+        self.norm1 = nn.BatchNorm2d(in_channels)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(in_channels, bn_size * k, kernel_size=1, bias=False)
+        self.norm2 = nn.BatchNorm2d(bn_size * k)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(bn_size * k, k, kernel_size=3, padding=1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.branch2(x)
-        return torch.cat([x, branch2], 1)
+        out = self.norm1(x)
+        out = self.relu1(out)
+        out = self.conv1(out)
+        out = self.norm2(out)
+        out = self.relu2(out)
+        out = self.conv2(out)
+        return torch.cat([x, out], 1)
+
+
+class Denseblock(nn.Sequential):
+    """The `denseblock` block of densenet169.net:7."""
+
+    def __init__(self, in_channels: int, k: int, n: int, *, bn_size: int) -> None:
+        super().__init__()
+        for i in range(n):
+            self.add_module(f"denselayer{i + 1}", Denselayer(in_channels + i * k, k, bn_size=bn_size))
 
 
 class Transition(nn.Sequential):
-    """The `transition` block of densenet169.net:10."""
+    """The `transition` block of densenet169.net:8."""
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.norm = nn.BatchNorm2d(in_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(in_channels, in_channels // 2, kernel_size=1, bias=False)
-        self.avgpool = nn.AvgPool2d(2)
+        self.conv = nn.Conv2d(in_channels, in_channels // 2, kernel_size=1, bias=False)
+        self.pool = nn.AvgPool2d(2)
 
 
 class DenseNet169(nn.Module):
@@ -45,27 +58,30 @@ class DenseNet169(nn.Module):
 
     def __init__(self, classes: int = 1000, k: int = 32, init_features: int = 64, bn_size: int = 4) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, init_features, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(init_features)
+        self.features = nn.Sequential(
+            OrderedDict(
+                [
+                    ("conv0", nn.Conv2d(3, init_features, kernel_size=7, stride=2, padding=3, bias=False)),
+                    ("norm0", nn.BatchNorm2d(init_features)),
+                    ("relu0", nn.ReLU(inplace=True)),
+                    ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),
+                    ("denseblock1", Denseblock(init_features, k, 6, bn_size=bn_size)),
+                    ("transition1", Transition(init_features + 6 * k)),
+                    ("denseblock2", Denseblock((init_features + 6 * k) // 2, k, 12, bn_size=bn_size)),
+                    ("transition2", Transition((init_features + 6 * k) // 2 + 12 * k)),
+                    ("denseblock3", Denseblock(((init_features + 6 * k) // 2 + 12 * k) // 2, k, 32, bn_size=bn_size)),
+                    ("transition3", Transition(((init_features + 6 * k) // 2 + 12 * k) // 2 + 32 * k)),
+                    (
+                        "denseblock4",
+                        Denseblock(
+                            (((init_features + 6 * k) // 2 + 12 * k) // 2 + 32 * k) // 2, k, 32, bn_size=bn_size
+                        ),
+                    ),
+                    ("norm5", nn.BatchNorm2d((((init_features + 6 * k) // 2 + 12 * k) // 2 + 32 * k) // 2 + 32 * k)),
+                ]
+            )
+        )
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.denseblock1 = nn.Sequential(*[DenseLayer(init_features + i * k, k, bn_size=bn_size) for i in range(6)])
-        self.transition1 = Transition(init_features + 6 * k)
-        self.denseblock2 = nn.Sequential(
-            *[DenseLayer((init_features + 6 * k) // 2 + i * k, k, bn_size=bn_size) for i in range(12)]
-        )
-        self.transition2 = Transition((init_features + 6 * k) // 2 + 12 * k)
-        self.denseblock3 = nn.Sequential(
-            *[DenseLayer(((init_features + 6 * k) // 2 + 12 * k) // 2 + i * k, k, bn_size=bn_size) for i in range(32)]
-        )
-        self.transition3 = Transition(((init_features + 6 * k) // 2 + 12 * k) // 2 + 32 * k)
-        self.denseblock4 = nn.Sequential(
-            *[
-                DenseLayer((((init_features + 6 * k) // 2 + 12 * k) // 2 + 32 * k) // 2 + i * k, k, bn_size=bn_size)
-                for i in range(32)
-            ]
-        )
-        self.bn2 = nn.BatchNorm2d((((init_features + 6 * k) // 2 + 12 * k) // 2 + 32 * k) // 2 + 32 * k)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear((((init_features + 6 * k) // 2 + 12 * k) // 2 + 32 * k) // 2 + 32 * k, classes)
         self._init_weights()
@@ -79,22 +95,11 @@ class DenseNet169(nn.Module):
                 nn.init.constant_(m.bias, 0)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.conv1(x)  # densenet169.net:12, 64x112x112
-        x = self.bn1(x)  # densenet169.net:12, 64x112x112
-        x = self.relu(x)  # densenet169.net:12, 64x112x112
-        x = self.maxpool(x)  # densenet169.net:12, 64x56x56
-        x = self.denseblock1(x)  # densenet169.net:13, 256x56x56
-        x = self.transition1(x)  # densenet169.net:14, 128x28x28
-        x = self.denseblock2(x)  # densenet169.net:15, 512x28x28
-        x = self.transition2(x)  # densenet169.net:16, 256x14x14
-        x = self.denseblock3(x)  # densenet169.net:17, 1280x14x14
-        x = self.transition3(x)  # densenet169.net:18, 640x7x7
-        x = self.denseblock4(x)  # densenet169.net:19, 1664x7x7
-        x = self.bn2(x)  # densenet169.net:20, 1664x7x7
-        x = self.relu(x)  # densenet169.net:20, 1664x7x7
-        x = self.avgpool(x)  # densenet169.net:20, 1664x1x1
-        x = torch.flatten(x, 1)  # densenet169.net:20, 1664
-        x = self.classifier(x)  # densenet169.net:21, 1000
+        x = self.features(x)  # densenet169.net:9, 1664x7x7
+        x = self.relu(x)  # densenet169.net:18, 1664x7x7
+        x = self.avgpool(x)  # densenet169.net:18, 1664x1x1
+        x = torch.flatten(x, 1)  # densenet169.net:18, 1664
+        x = self.classifier(x)  # densenet169.net:19, 1000
         return x
 
 

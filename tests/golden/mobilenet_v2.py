@@ -10,74 +10,55 @@ import torch
 from torch import Tensor, nn
 
 
-class Inverted(nn.Module):
-    """The `inverted` block of mobilenet_v2.net:11."""
+class Cbr(nn.Sequential):
+    """The `cbr` block of mobilenet_v2.net:8."""
+
+    def __init__(self, in_channels: int, c: int, k: int = 3, s: int = 1, g: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, c, kernel_size=k, stride=s, padding=(k - 1) // 2, groups=g, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU6(inplace=True),
+        )
+
+
+class Inverted(nn.Sequential):
+    """The `inverted` block of mobilenet_v2.net:14."""
+
+    def __init__(self, in_channels: int, cin: int, c: int, s: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            Cbr(in_channels, cin, s=s, g=cin), nn.Conv2d(cin, c, kernel_size=1, bias=False), nn.BatchNorm2d(c)
+        )
+
+
+class Inverted2(nn.Sequential):
+    """The `inverted` block of mobilenet_v2.net:14."""
 
     def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
         super().__init__()
-        self.t_is_1 = t == 1
-        if self.t_is_1:
-            self.conv1 = nn.Conv2d(
-                in_channels, in_channels, kernel_size=3, stride=s, padding=1, groups=in_channels, bias=False
-            )
-            self.bn1 = nn.BatchNorm2d(in_channels)
-            self.relu6 = nn.ReLU6(inplace=True)
-            self.conv2 = nn.Conv2d(in_channels, c, kernel_size=1, bias=False)
-            self.bn2 = nn.BatchNorm2d(c)
-        else:
-            self.conv1 = nn.Conv2d(in_channels, t * cin, kernel_size=1, bias=False)
-            self.bn1 = nn.BatchNorm2d(t * cin)
-            self.relu6 = nn.ReLU6(inplace=True)
-            self.conv2 = nn.Conv2d(t * cin, t * cin, kernel_size=3, stride=s, padding=1, groups=t * cin, bias=False)
-            self.bn2 = nn.BatchNorm2d(t * cin)
-            self.conv3 = nn.Conv2d(t * cin, c, kernel_size=1, bias=False)
-            self.bn3 = nn.BatchNorm2d(c)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.t_is_1:
-            x = self.conv1(x)
-            x = self.bn1(x)
-            x = self.relu6(x)
-            x = self.conv2(x)
-            return self.bn2(x)
-        else:
-            x = self.conv1(x)
-            x = self.bn1(x)
-            x = self.relu6(x)
-            x = self.conv2(x)
-            x = self.bn2(x)
-            x = self.relu6(x)
-            x = self.conv3(x)
-            return self.bn3(x)
+        self.conv = nn.Sequential(
+            Cbr(in_channels, t * cin, k=1),
+            Cbr(t * cin, t * cin, s=s, g=t * cin),
+            nn.Conv2d(t * cin, c, kernel_size=1, bias=False),
+            nn.BatchNorm2d(c),
+        )
 
 
-class Bottleneck(nn.Module):
-    """The `bottleneck` block of mobilenet_v2.net:14."""
+class Inverted3(nn.Module):
+    """The `inverted` block of mobilenet_v2.net:14."""
 
     def __init__(self, in_channels: int, cin: int, t: int, c: int, s: int) -> None:
         super().__init__()
-        self.s_is_1_and_cin_is_c = s == 1 and cin == c
-        self.inverted = Inverted(in_channels, cin, t, c, s)
+        self.conv = nn.Sequential(
+            Cbr(in_channels, t * cin, k=1),
+            Cbr(t * cin, t * cin, s=s, g=t * cin),
+            nn.Conv2d(t * cin, c, kernel_size=1, bias=False),
+            nn.BatchNorm2d(c),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.s_is_1_and_cin_is_c:
-            inverted = self.inverted(x)
-            return inverted + x
-        else:
-            return self.inverted(x)
-
-
-class Bottlenecks(nn.Sequential):
-    """The `bottlenecks` block of mobilenet_v2.net:18."""
-
-    def __init__(self, in_channels: int, cin: int, t: int, c: int, n: int, s: int) -> None:
-        super().__init__()
-        if n == 1:
-            self.bottleneck = Bottleneck(in_channels, cin, t, c, s)
-        else:
-            self.bottleneck1 = Bottleneck(in_channels, cin, t, c, s)
-            for i in range(2, n + 1):
-                self.add_module(f"bottleneck{i}", Bottleneck(c, c, t, c, 1))
+        conv = self.conv(x)
+        return conv + x
 
 
 class MobileNetV2(nn.Module):
@@ -86,35 +67,29 @@ class MobileNetV2(nn.Module):
     def __init__(self, classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(32),
-            nn.ReLU6(inplace=True),
-            *[
-                Bottlenecks(in_channels, cin, t, c, n, s)
-                for in_channels, cin, t, c, n, s in [
-                    (32, 32, 1, 16, 1, 1),
-                    (16, 16, 6, 24, 2, 2),
-                    (24, 24, 6, 32, 3, 2),
-                    (32, 32, 6, 64, 4, 2),
-                    (64, 64, 6, 96, 3, 1),
-                    (96, 96, 6, 160, 3, 2),
-                    (160, 160, 6, 320, 1, 1),
-                ]
-            ],
-            nn.Conv2d(320, 1280, kernel_size=1, bias=False),
-            nn.BatchNorm2d(1280),
-            nn.ReLU6(inplace=True),
+            Cbr(3, 32, s=2),
+            Inverted(32, 32, 16, 1),
+            Inverted2(16, 16, 6, 24, 2),
+            Inverted3(24, 24, 6, 24, 1),
+            Inverted2(24, 24, 6, 32, 2),
+            *[Inverted3(32, 32, 6, 32, 1) for _ in range(2)],
+            Inverted2(32, 32, 6, 64, 2),
+            *[Inverted3(64, 64, 6, 64, 1) for _ in range(3)],
+            Inverted2(64, 64, 6, 96, 1),
+            *[Inverted3(96, 96, 6, 96, 1) for _ in range(2)],
+            Inverted2(96, 96, 6, 160, 2),
+            *[Inverted3(160, 160, 6, 160, 1) for _ in range(2)],
+            Inverted2(160, 160, 6, 320, 1),
+            Cbr(320, 1280, k=1),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(p=dropout)
-        self.classifier = nn.Linear(1280, classes)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(1280, classes))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.features(x)  # mobilenet_v2.net:22, 1280x7x7
-        x = self.avgpool(x)  # mobilenet_v2.net:34, 1280x1x1
-        x = torch.flatten(x, 1)  # mobilenet_v2.net:34, 1280
-        x = self.dropout(x)  # mobilenet_v2.net:34, 1280
-        x = self.classifier(x)  # mobilenet_v2.net:35, 1000
+        x = self.features(x)  # mobilenet_v2.net:19, 1280x7x7
+        x = self.avgpool(x)  # mobilenet_v2.net:31, 1280x1x1
+        x = torch.flatten(x, 1)  # mobilenet_v2.net:31, 1280
+        x = self.classifier(x)  # mobilenet_v2.net:32, 1000
         return x
 
 
