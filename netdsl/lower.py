@@ -621,7 +621,7 @@ class Lowerer:
         if low.inplace and inplace:
             kv = [*kv, ("inplace", True)]
         items = [ctx.code(v) if k is None else Kw(k, ctx.code(v)) for k, v in kv]
-        return module_call(low.module_for(node["in_shapes"][0]), items)
+        return module_call(low.module_for(node["in_shapes"][0], node.get("layout", "first")), items)
 
     # ---- layers
     def layer(self, ctx: _Ctx, nid: int) -> None:
@@ -636,6 +636,18 @@ class Lowerer:
         line = node["span"]
         if op == "shortcut":
             self.shortcut(ctx, nid, cin, cout)
+        elif spec.lowering.held is not None and node.get("name"):
+            # a parameter of this class itself (ConvNeXt's `layer_scale`), not a sub-module
+            name = node["name"]
+            c = ops.Ctor(node["args"], arg_syms, cin, cout, node["in_shapes"], node["shape"])
+            shape, init = spec.lowering.held(c)
+            for arg, used in arg_names.items():
+                self._record(used, "safe" if arg in c.used and spec.arg_index[arg].free else "unsafe")
+            size = TupleOf(tuple(ctx.code(v) for v in shape))
+            ctx.init.append(Assign(f"self.{name}", Call("nn.Parameter", (Call("torch.full", (size, ctx.code(init))),))))
+            ctx.fields[name] = name
+            ctx.ops.append(Op(nid, list(ins), lambda vs, name=name: Raw(f"{attr(name)} * {vs[0]}"),
+                              stem="out", line=line))
         elif spec.lowering.module is not None and node.get("name"):
             name = node["name"]
             inplace = ctx.inplace.get(name)  # one answer for every use of a shared module

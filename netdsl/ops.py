@@ -175,7 +175,14 @@ class Lowering:
     module_1d: str | None = None
     inplace: bool = False
 
-    def module_for(self, in_shape: Shape) -> str | None:
+    module_last: str | None = None  # the class for a channels-last input where it differs (LayerNorm)
+    # `held`: no module, a parameter of the enclosing module (ConvNeXt's `layer_scale`), built by
+    # `held(c)` -> (constructor text, forward format over {0} and {attr})
+    held: Callable[[Ctor], tuple[str, str]] | None = None
+
+    def module_for(self, in_shape: Shape, layout: str = "first") -> str | None:
+        if layout == "last" and self.module_last:
+            return self.module_last
         return self.module_1d if self.module_1d and len(in_shape) == 1 else self.module
 
     def inline_for(self, args: dict) -> str | None:
@@ -269,6 +276,11 @@ class OpSpec:
     # activation right after it may overwrite it
     inplace_target: bool = False
     describe: Callable[[dict, list[Shape]], str] | None = None  # the report's text (default: the name)
+    # memory layouts of the input it accepts: "first" (N, C, H, W) or "last" (N, H, W, C, after
+    # `permute 0x2x3x1`); shapes stay (C, H, W) in the IR either way. `to_layout(args)`: the layout
+    # of its output when it changes it (permute); else the output has its input's layout.
+    layouts: tuple[str, ...] = ("first",)
+    to_layout: Callable[[dict], str] | None = None
     validate: Callable[[dict], None] | None = None  # argument checks beyond types (raises ArgProblem)
     arg_index: dict[str, ArgSpec] = field(default_factory=dict, compare=False)
 
@@ -552,6 +564,16 @@ register(OpSpec(
 
 def _linear_shape(a, ins):
     x = ins[0]
+    if len(x) == 3 and a.get("_layout") == "last":  # on the last axis of a channels-last tensor
+        return (a["out"], *x[1:])
+    if len(x) == 3:
+        raise ShapeProblem(
+            "linear needs a 2-D input (N, features), or a channels-last 4-D one",
+            expected="(N, features)",
+            found=f"a 4-D tensor {fmt_nchw(x)}",
+            hint="flatten first (`gap; flatten; linear ...`); for a linear over channels at every "
+                 "position (ConvNeXt), `permute 0x2x3x1` before it and `permute 0x3x1x2` after",
+        )
     _need_rank("linear", x, 1)
     return (a["out"],)
 
@@ -565,10 +587,11 @@ register(OpSpec(
     positional=("out",),
     shape=_linear_shape,
     params=lambda a, ins, out: ins[0][0] * out[0] + (out[0] if a["bias"] else 0),
-    macs=lambda a, ins, out: ins[0][0] * out[0],
+    macs=lambda a, ins, out: numel(ins[0]) * out[0],  # per position on a channels-last tensor
     saves=INPUT_FOR_PARAMS,
     autocast="lower",
     activations=_out_numel,
+    layouts=("first", "last"),
     channels=lambda a, ins, shapes: a["out"],
     lowering=Lowering("Linear", lambda c: [(None, c.cin), (None, c.cout), *c.opt("bias", "bias", True)]),
     base_name="fc",
@@ -674,7 +697,8 @@ register(OpSpec(
     channels=_same,
     lowering=Lowering("LayerNorm2d", lambda c: [(None, c.cin), *c.opt("eps", "eps", 1e-5),
                                                 *c.opt("elementwise_affine", "affine", True)],
-                      module_1d="LayerNorm"),
+                      module_1d="LayerNorm", module_last="LayerNorm"),
+    layouts=("first", "last"),
     base_name="norm",
     inplace_target=True,
 ), aliases=("ln",))
@@ -1045,6 +1069,12 @@ class LayerScale(nn.Module):
         return x * self.gamma
 """, uses_torch=True)
 
+def _layer_scale_held(c: Ctor) -> tuple[list, str]:
+    """ConvNeXt's `layer_scale`: a parameter of the block itself, (C, 1, 1), times the input."""
+    shape = [c.cin] if len(c.ins[0]) == 1 else [c.cin, 1, 1]
+    return shape, c.val("init")
+
+
 register(OpSpec(
     name="layerscale",
     doc="a learnable scale per channel (feature for 2-D input), as ConvNeXt's: layerscale [init=1e-6]",
@@ -1057,8 +1087,10 @@ register(OpSpec(
     saves=INPUT_FOR_PARAMS,  # x * gamma keeps x for dgamma
     channels=_same,
     lowering=Lowering("LayerScale", lambda c: [(None, c.cin), *c.opt("init", "init", 1e-6),
-                                               *([("spatial", False)] if len(c.ins[0]) == 1 else [])]),
+                                               *([("spatial", False)] if len(c.ins[0]) == 1 else [])],
+                      held=_layer_scale_held),
     base_name="layer_scale",
+    numbered=False,
     inplace_target=True,
 ))
 
@@ -1432,6 +1464,53 @@ register(OpSpec(
     lowering=Lowering(inline=_pad_channels_inline),
     base_name="pad_channels", numbered=False,
 ))
+
+helper("Permute", """
+class Permute(nn.Module):
+    \"\"\"Reorders the dimensions (channels last and back, as in ConvNeXt's blocks).\"\"\"
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.permute(x, self.dims)
+""", uses_torch=True)
+
+PERMUTES = {(0, 2, 3, 1): "last", (0, 3, 1, 2): "first"}
+
+
+def _permute_shape(a, ins):
+    _need_rank("permute", ins[0], 3)
+    order = tuple(a["order"])
+    if order not in PERMUTES:
+        raise ShapeProblem("permute: only channels last (0x2x3x1) and back (0x3x1x2)",
+                           expected="permute 0x2x3x1 or permute 0x3x1x2", found="x".join(map(str, order)))
+    if PERMUTES[order] == a.get("_layout"):
+        raise ShapeProblem(f"permute {'x'.join(map(str, order))}: the tensor is already channels-{a.get('_layout')}",
+                           expected="permute 0x3x1x2" if a.get("_layout") == "last" else "permute 0x2x3x1",
+                           found="x".join(map(str, order)))
+    return ins[0]  # shapes stay (C, H, W) in the IR; the layout records the order in memory
+
+
+register(OpSpec(
+    name="permute",
+    doc="channels last (permute 0x2x3x1) and back (permute 0x3x1x2), around channels-last layers: "
+        "linear over channels at every position, layernorm (ConvNeXt)",
+    kind="reshape",
+    args=(ArgSpec("order", "dims", required=True),), positional=("order",),
+    shape=_permute_shape, params=_zero, macs=_zero, saves=Saves(view=True), channels=_same,
+    lowering=Lowering("Permute", lambda c: [(None, list(c.a["order"]))]),
+    layouts=("first", "last"),
+    to_layout=lambda a: PERMUTES.get(tuple(a["order"]), "first"),
+    base_name="permute", numbered=False, shared=True,
+))
+
+
+def accepts(spec: OpSpec, layout: str) -> bool:
+    """Whether an op takes an input in this memory layout (activations and dropout take both)."""
+    return layout in spec.layouts or spec.kind in ("activation", "regularization")
+
 
 MERGE_BLOCKS = {"concat": "concat", "inception": "concat", "cat": "concat", "add": "add", "sum": "add",
                 "mul": "mul", "mean": "mean", "join": "mean"}

@@ -17,6 +17,7 @@ def infer(net: Net) -> None:
     g = net.graph
     errors: list[NetdslError] = []
     g.nodes[net.input_node]["shape"] = tuple(net.input_shape)
+    g.nodes[net.input_node]["layout"] = "first"
     for nid in net.op_nodes():
         node = g.nodes[nid]
         ins = [g.nodes[i].get("shape") for i in node["inputs"]]
@@ -25,8 +26,21 @@ def infer(net: Net) -> None:
             node["shape"] = None
             continue
         spec = ops.REGISTRY[node["op"]]
+        # the memory layout of the input (channels first, or last after `permute 0x2x3x1`)
+        layout = g.nodes[node["inputs"][0]].get("layout", "first") if node["inputs"] else "first"
+        node["layout"] = spec.to_layout(node["args"]) if spec.to_layout else layout
         try:
-            node["shape"] = spec.shape(node["args"], ins)
+            layouts = {g.nodes[i].get("layout", "first") for i in node["inputs"]}
+            if len(layouts) > 1:
+                raise ops.ShapeProblem(f"{node['op']}: inputs in different layouts (channels first and last)",
+                                       hint="permute the channels-last input back first: `permute 0x3x1x2`")
+            if not ops.accepts(spec, layout):
+                raise ops.ShapeProblem(
+                    f"{node['op']} needs channels first (N, C, H, W); this tensor is channels last",
+                    expected="channels first", found="channels last, after `permute 0x2x3x1`",
+                    hint="permute back first: `permute 0x3x1x2`")
+            node["shape"] = spec.shape({**node["args"], "_layout": layout} if len(spec.layouts) > 1
+                                       else node["args"], ins)
         except ops.ShapeProblem as p:
             node["shape"] = None
             trail = node["scope"].trail()

@@ -21,7 +21,7 @@ def module_kinds(net: Net) -> set[str]:
                 if args["bn"]:
                     kinds.add("BatchNorm2d")
             continue
-        module = ops.REGISTRY[op].lowering.module_for(node["in_shapes"][0])
+        module = ops.REGISTRY[op].lowering.module_for(node["in_shapes"][0], node.get("layout", "first"))
         if module in ("BatchNorm1d", "BatchNorm2d") and not args["affine"]:
             kinds.add("BN-affine")
         if module in ("Conv2d", "Linear"):

@@ -36,15 +36,6 @@ def ref_channel_shuffle(x, groups: int):  # torchvision.models.shufflenetv2.chan
     return x.view(batchsize, num_channels, height, width)
 
 
-class RefScale(nn.Module):  # ConvNeXt's layer_scale: a parameter the branch is multiplied by
-    def __init__(self, shape, init):
-        super().__init__()
-        self.p = nn.Parameter(torch.full(shape, init))
-
-    def forward(self, x):
-        return x * self.p
-
-
 class Reference(nn.Module):
     """conv 3x3 p1 x32; groupnorm 8; relu; layernorm eps=1e-6; channel_shuffle 4; layerscale;
     gap; flatten; layernorm; layerscale 0.5; linear 10"""
@@ -54,18 +45,19 @@ class Reference(nn.Module):
         self.conv = nn.Conv2d(8, 32, 3, padding=1)
         self.gn = nn.GroupNorm(8, 32)
         self.ln = RefLayerNorm2d(32, eps=1e-6)
-        self.scale = RefScale((32, 1, 1), 1e-6)
+        # ConvNeXt's layer_scale: parameters of the module itself (listed first in its state_dict)
+        self.scale = nn.Parameter(torch.full((32, 1, 1), 1e-6))
         self.ln1d = nn.LayerNorm(32)
-        self.scale1d = RefScale((32,), 0.5)
+        self.scale1d = nn.Parameter(torch.full((32,), 0.5))
         self.fc = nn.Linear(32, 10)
 
     def forward(self, x):
         x = F.relu(self.gn(self.conv(x)))
         x = self.ln(x)
         x = ref_channel_shuffle(x, 4)
-        x = self.scale(x)
+        x = self.scale * x
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        x = self.scale1d(self.ln1d(x))
+        x = self.scale1d * self.ln1d(x)
         return self.fc(x)
 
 
@@ -91,7 +83,7 @@ def _ported():
 def test_initial_values_are_the_references():
     ours = netdsl.loads(SOURCE)
     sd = ours.state_dict()
-    gammas = [v for k, v in sd.items() if k.endswith("gamma")]
+    gammas = [v for k, v in sd.items() if k.startswith("layer_scale")]
     assert [tuple(g.shape) for g in gammas] == [(32, 1, 1), (32,)]
     assert torch.all(gammas[0] == 1e-6) and torch.all(gammas[1] == 0.5)
     norms = [m for m in ours.modules() if isinstance(m, (nn.LayerNorm, nn.GroupNorm))]
