@@ -160,12 +160,15 @@ class Repeat(NamedTuple):
 
 
 class Named(NamedTuple):
-    """`item @name`: the item's module name in its parent (`@conv0`, `@4`, `@"block1-0"`)."""
+    """`item @name`: the item's module name in its parent (`@conv0`, `@4`, `@"block1-0"`);
+    `parts` alternate literal text and `{expr}` expressions (`@"block{k}-{i + 1}"`), read by the
+    parser, or hold the reason (a str) when a brace is unmatched or an expression unreadable."""
 
     item: Item
     name: str
     name_span: Span
     span: Span
+    parts: list  # filled by the parser once the whole file is read
 
 
 Item = Layer | Shorthand | Call | Block | Group | Repeat | Named

@@ -14,6 +14,8 @@ Expansion is purely structural; shapes are inferred afterwards (`shapes.infer`).
 
 from __future__ import annotations
 
+import re
+
 import networkx as nx
 
 from . import ast as A
@@ -33,6 +35,7 @@ from .ir import (
 )
 from .limits import MAX_SCOPE_NESTING, Limits, refuse_oversized, too_many_steps
 from .link import Linked, add_defaults, lookup
+
 
 
 def expand(linked: Linked, input_shape: tuple[int, ...] | None = None, limits: Limits | None = None) -> Net:
@@ -405,11 +408,51 @@ class Expander:
 
     def named(self, it: A.Named, x: int, env: Env, scope: Scope, first: bool) -> int:
         """`item @name`: a named scope around the item that binds no tensor (layout names its module)."""
-        check_module_name(it.name, it.name_span)
-        sub = self.open_scope(scope, "named", it.name, it.span, input=x, at_name=True)
+        name = self.module_name(it, env)
+        check_module_name(name, it.name_span)
+        sub = self.open_scope(scope, "named", name, it.span, input=x, at_name=True)
         y = self.item(it.item, x, env, sub, first)
         sub.output = y
         return y
+
+    def module_name(self, it: A.Named, env: Env) -> str:
+        """The name of `item @name` with each `{expr}` replaced by its value, a whole number
+        (`@"block{k}-{i + 1}"`: a repeat's index, a define's parameter, as torchvision's RegNet)."""
+        if not it.parts:
+            return it.name
+        if len(it.parts) == 1:  # the parser's reason: an unmatched brace, an unreadable expression
+            raise NetdslNameError(
+                f'the module name "{it.name}" has {it.parts[0]}' if it.parts[0].startswith("an unmatched")
+                else f'the module name "{it.name}": {it.parts[0]}',
+                span=it.name_span,
+                expected='`{` and `}` around an expression of the parameters and repeat indices: @"block{k}-{i}"',
+                found=f'@"{it.name}"',
+            )
+        out = []
+        for n, part in enumerate(it.parts):
+            if n % 2 == 0:
+                out.append(part)
+                continue
+            src = "{" + re.findall(r"\{([^{}]*)\}", it.name)[n // 2] + "}"
+            try:
+                v = whole(self.eval(part, env))
+            except NetdslError as e:  # the expression's own spans are of its separate reading
+                raise NetdslNameError(
+                    f'the module name "{it.name}": `{src}`: {e.message}',
+                    span=it.name_span,
+                    expected="an expression of the parameters and repeat indices in `{...}`, a whole number",
+                    found=e.found,
+                    hint=e.hint,
+                ) from None
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise NetdslNameError(
+                    f'the module name "{it.name}": `{src}` must be a whole number, found {fmt_value(v)}',
+                    span=it.name_span,
+                    expected="a whole number in `{...}`",
+                    found=fmt_value(v),
+                )
+            out.append(str(v))
+        return "".join(out)
 
     def flat_call(self, it: A.Call, x: int, env: Env, scope: Scope) -> int:
         """`...f(64)`: a define call whose layers and blocks join the enclosing module."""

@@ -568,11 +568,11 @@ def _linear_shape(a, ins):
         return (a["out"], *x[1:])
     if len(x) == 3:
         raise ShapeProblem(
-            "linear needs a 2-D input (N, features), or a channels-last 4-D one",
-            expected="(N, features)",
+            "linear needs a 2-D input (N, features)",
+            expected="(N, F)",
             found=f"a 4-D tensor {fmt_nchw(x)}",
-            hint="flatten first (`gap; flatten; linear ...`); for a linear over channels at every "
-                 "position (ConvNeXt), `permute 0x2x3x1` before it and `permute 0x3x1x2` after",
+            hint="add `flatten` (or `gap; flatten`) before it; for a linear over the channels at every "
+                 "position (ConvNeXt), put it between `permute 0x2x3x1` and `permute 0x3x1x2`",
         )
     _need_rank("linear", x, 1)
     return (a["out"],)

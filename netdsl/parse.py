@@ -140,12 +140,36 @@ def parse(text: str, file: str = "<string>") -> A.Program:
         parser.options.transformer.start_file(file)
         try:
             program = parser.parse(text)
+            braced = parser.options.transformer.braced
         except UnexpectedInput as e:
             raise _syntax_error(e, text, file) from None
         finally:
             parser.options.transformer.start_file(None)
+    for named in braced:  # `@"block{k}-{i}"`: the expressions read after the parse (not re-entrant)
+        named.parts.extend(_name_parts(named.name, file))
     return program.value if isinstance(program, _Pos) else program
 
+
+
+_BRACED = re.compile(r"\{([^{}]*)\}")  # `{expr}` in a module name written `@"..."`
+
+
+def _name_parts(name: str, file: str) -> tuple:
+    """A module name `@"block{k}-{i + 1}"` as (literal, expression, literal, ...); an unmatched brace
+    or an unreadable expression gives (reason,) for the expander to report where it is used."""
+    parts: list = []
+    for n, part in enumerate(_BRACED.split(name)):
+        if n % 2 == 0:
+            if "{" in part or "}" in part:
+                return (f"an unmatched `{'{' if '{' in part else '}'}`",)
+            parts.append(part)
+            continue
+        try:  # the expression alone, read as a network parameter's default (its spans are that reading's)
+            st = parse(f"network n(v=({part}))", file).stmts
+        except NetdslError:
+            return (f"`{{{part}}}` is not an expression",)
+        parts.append(st[0].params[0].default)
+    return tuple(parts)
 
 # ------------------------------------------------------------------------- errors
 
@@ -637,6 +661,7 @@ class _ToAst(Transformer):
         self.file = file
         self.depth: dict[int, int] = {}
         self.children_alive: list = []  # keeps ids in `depth` unique while parsing
+        self.braced: list = []  # `item @"...{expr}..."` nodes, their parts read after the parse
 
     # ---- what a parenthesised expression or condition, or an optional part, stands for
     def _inner(self, meta, c):
@@ -773,7 +798,10 @@ class _ToAst(Transformer):
         name = str(tok)[1:]
         if name.startswith('"'):
             name = name[1:-1]
-        return self._nest(A.Named(c[0], name, _tspan(self.file, tok), self._s(meta)), c[:1], meta)
+        node = A.Named(c[0], name, _tspan(self.file, tok), self._s(meta), [])
+        if "{" in name or "}" in name:
+            self.braced.append(node)  # its `{expr}` parts are read when this parse is done
+        return self._nest(node, c[:1], meta)
 
     def chain(self, meta, c):
         return A.Chain(tuple(c), self._s(meta))

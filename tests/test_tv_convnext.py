@@ -42,7 +42,7 @@ def test_outputs_equal_the_reference_with_its_weights():
 
 @pytest.mark.parametrize(("text", "message"), [
     ("input 8x4x4\npermute 0x2x3x1 > conv 1x1 x8\n", "conv needs channels first (N, C, H, W); this tensor is channels last"),
-    ("input 8x4x4\nlinear 16\n", "linear needs a 2-D input (N, features), or a channels-last 4-D one"),
+    ("input 8x4x4\nlinear 16\n", "put it between `permute 0x2x3x1` and `permute 0x3x1x2`"),
     ("input 8x4x4\npermute 0x2x3x1 > permute 0x2x3x1\n", "the tensor is already channels-last"),
     ("input 8x4x4\npermute 0x1x3x2\n", "permute: only channels last (0x2x3x1) and back (0x3x1x2)"),
 ])
