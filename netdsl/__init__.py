@@ -20,8 +20,8 @@ import os
 from .errors import NetdslError, NetdslWarning, NetdslWeightsError, UsageError
 
 __version__ = "0.1.0"
-__all__ = ["NetdslError", "NetdslWarning", "NetdslWeightsError", "UsageError", "check", "checks", "compile", "compiles", "draw", "load", "loads",
-           "__version__"]
+__all__ = ["NetdslError", "NetdslWarning", "NetdslWeightsError", "UsageError", "check", "checks", "compile",
+           "compiles", "draw", "load", "loads", "__version__"]
 
 
 # ------------------------------------------------------------------ argument checks

@@ -152,7 +152,8 @@ class Skipped:
     shapes: list[str] = field(default_factory=list)  # per key "network vs checkpoint": "3x2048 vs 1000x2048"
 
     def line(self) -> str:
-        return f"{', '.join(self.keys)}: replaced in {self.where} (shapes {', '.join(self.shapes)}); kept as initialised"
+        shapes = ", ".join(self.shapes)
+        return f"{', '.join(self.keys)}: replaced in {self.where} (shapes {shapes}); kept as initialised"
 
 
 @dataclass
@@ -234,7 +235,8 @@ def _listing(title: str, items: list[str]) -> list[str]:
 def mismatch_error(path, network: str, f: Fit) -> NetdslWeightsError:
     counts = ", ".join(f"{n} {what}" for n, what in ((len(f.missing), "missing"), (len(f.unexpected), "unexpected"),
                                                      (len(f.mismatched), "shape-mismatched")) if n)
-    lines = [f"does not fit {network} ({counts} key{'s' if sum(map(len, (f.missing, f.unexpected, f.mismatched))) > 1 else ''})"]
+    total = len(f.missing) + len(f.unexpected) + len(f.mismatched)
+    lines = [f"does not fit {network} ({counts} key{'s' if total > 1 else ''})"]
     lines += _listing("missing from the checkpoint", f.missing)
     lines += _listing("in the checkpoint but not in the network", f.unexpected)
     lines += _listing("with another shape", f.mismatched)
