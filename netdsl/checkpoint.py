@@ -19,6 +19,7 @@ Every failure is a `NetdslWeightsError`, never a raw torch or pickle traceback.
 
 from __future__ import annotations
 
+import errno
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ def _read_pickle(path: str, torch) -> object:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         text = str(e)
-        line = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln), None)
+        line = next((ln.strip()[:160] for ln in text.splitlines() if "GLOBAL" in ln), None)
         if line is not None:
             raise _error(path, "refused: it holds Python objects other than tensors, and loading them could run "
                                f"code ({line.rstrip('.')})",
@@ -113,7 +114,9 @@ def _read_pickle(path: str, torch) -> object:
     except EOFError:
         raise _error(path, "the file is empty or truncated") from None
     except OSError as e:
-        raise _error(path, f"cannot be read: {e.strerror or e}") from None
+        if e.errno in (errno.EACCES, errno.EPERM, errno.ENOENT, errno.EIO, errno.EISDIR):
+            raise _error(path, f"cannot be read: {e.strerror or e}") from None
+        raise _error(path, f"the file is corrupt or truncated ({e.strerror or e})") from None
     except (RuntimeError, ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
         raise _error(path, f"the file is corrupt or truncated ({_first_line(e)[:160]})") from None
 
@@ -206,7 +209,8 @@ def fit(state: dict, expected: dict, replaced: dict[str, str] | None = None) -> 
         if stage is not None:
             skip(stage, key, f"{_shape(shape)} vs {'none' if have is None else _shape(have.shape)}")
         elif have is None:
-            missing.append(key)
+            if not (key.endswith(".num_batches_tracked") and shape == ()):
+                missing.append(key)  # (older checkpoints, torchvision's among them, lack BN's step counter)
         elif tuple(have.shape) != tuple(shape):
             mismatched.append(f"{key}: checkpoint {_shape(have.shape)}, network {_shape(shape)}")
         else:
