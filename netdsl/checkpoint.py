@@ -210,7 +210,7 @@ def fit(state: dict, expected: dict, replaced: dict[str, str] | None = None) -> 
             skip(stage, key, f"{_shape(shape)} vs {'none' if have is None else _shape(have.shape)}")
         elif have is None:
             if not (key.endswith(".num_batches_tracked") and shape == ()):
-                missing.append(key)  # (older checkpoints, torchvision's among them, lack BN's step counter)
+                missing.append(key)  # (checkpoints from before batch norm counted its steps lack it)
         elif tuple(have.shape) != tuple(shape):
             mismatched.append(f"{key}: checkpoint {_shape(have.shape)}, network {_shape(shape)}")
         else:

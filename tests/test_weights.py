@@ -81,7 +81,7 @@ def test_nested_checkpoint(here, wrap):
 
 
 def test_checkpoint_without_batch_norm_step_counters(here):
-    """Older checkpoints (torchvision's ResNets among them) have no `num_batches_tracked`: they still fit."""
+    """Older checkpoints have no `num_batches_tracked` (batch norm did not count its steps): they still fit."""
     torch.manual_seed(0)
     sd = {k: v for k, v in netdsl.load("resnet18").state_dict().items() if not k.endswith("num_batches_tracked")}
     torch.save(sd, "old.pth")
