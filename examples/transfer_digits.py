@@ -15,6 +15,12 @@
    random initialisation and trains only the head (what the checkpoint adds to the same training).
 
 Both are measured on the held-out digits 5-9 (every one not used for training). Seeds are fixed.
+
+Measured (seed 0, about 13 s on 2 CPU cores): base 99.4% on held-out 0-4; on the 846 held-out 5-9,
+transfer 94.7%, from scratch 96.9%, random frozen body 94.2% (seeds 1 and 2: 95.7 / 98.5 / 93.7% and
+91.4 / 95.3 / 94.3%). Loading works and the transfer learns, but on these digits training every layer
+from scratch on the 50 examples is better, and the body pretrained on 0-4 is about as good as a
+random one: an honest negative result for frozen-body transfer at this scale.
 """
 
 from __future__ import annotations

@@ -54,15 +54,23 @@ def test_pipeline_on_stand_in_digits():
     assert out["base"] > 0.9, lines
     assert all(0.0 <= v <= 1.0 for v in out.values())
     text = "\n".join(lines)
-    assert "fc.weight, fc.bias: replaced in " in text and "digits_transfer.net:7 (shapes 5x64 vs 5x64, 5 vs 5)" in text
-    assert "transfer (pretrained body frozen, 325 parameters trained)" in text
-    assert "from scratch (no weights, all 28,517 parameters trained)" in text
+    assert "fc.weight, fc.bias: replaced in " in text
+    assert "digits_transfer.net:7 (shapes 5x256 vs 5x256, 5 vs 5); kept as initialised" in text
+    assert "transfer (pretrained body frozen, 1,285 parameters trained)" in text
+    assert "from scratch (no weights, all 29,477 parameters trained)" in text
 
 
-def test_transfer_beats_scratch_on_digits():
+def test_transfer_on_digits():
+    """The example learns: the base on 0-4, and each way of learning 5-9 from 10 examples per class.
+
+    Measured on scikit-learn's digits (full length, seeds 0, 1, 2): transfer 94.7 / 95.7 / 91.4%, from
+    scratch 96.9 / 98.5 / 95.3%, random frozen body 94.2 / 93.7 / 94.3%. Training every layer from
+    scratch wins here, and the pretrained body is no better than a random one: the digits 0-4 teach
+    this small network nothing about 5-9 that ten examples per class do not. So this checks that
+    each run learns, not that transfer wins (it does not, on this data).
+    """
     pytest.importorskip("sklearn", reason="scikit-learn is not installed: its 8x8 digits (load_digits) are the "
                                           "example's data; pip install scikit-learn")
     out = transfer_digits.run(base_epochs=10, head_epochs=60, say=lambda _: None)
-    assert out["base"] > 0.9
-    assert out["transfer"] > out["scratch"] + 0.03, out
-    assert out["transfer"] > out["random_body"] + 0.03, out
+    assert out["base"] > 0.95, out
+    assert min(out["transfer"], out["scratch"], out["random_body"]) > 0.85, out
