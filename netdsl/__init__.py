@@ -5,6 +5,7 @@
     >>> report.total.params
     25557032
     >>> model = netdsl.load("vgg19.net")            # a torch.nn.Module (imports torch)
+    >>> model = netdsl.load("resnet50", weights="resnet50.pth")  # with a checkpoint, strictly
     >>> source = netdsl.compile("googlenet")        # readable PyTorch source
 
 Every argument is checked at this boundary: a wrong type or value is a `UsageError` that names
