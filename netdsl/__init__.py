@@ -5,6 +5,7 @@
     >>> report.total.params
     25557032
     >>> model = netdsl.load("vgg19.net")            # a torch.nn.Module (imports torch)
+    >>> model = netdsl.load("resnet50", weights="resnet50.pth")  # with a checkpoint, strictly
     >>> source = netdsl.compile("googlenet")        # readable PyTorch source
 
 Every argument is checked at this boundary: a wrong type or value is a `UsageError` that names
@@ -17,11 +18,11 @@ from __future__ import annotations
 import math
 import os
 
-from .errors import NetdslError, UsageError
+from .errors import NetdslError, NetdslWarning, NetdslWeightsError, UsageError
 
 __version__ = "0.1.0"
-__all__ = ["NetdslError", "UsageError", "check", "checks", "compile", "compiles", "draw", "load", "loads",
-           "__version__"]
+__all__ = ["NetdslError", "NetdslWarning", "NetdslWeightsError", "UsageError", "check", "checks", "compile",
+           "compiles", "draw", "load", "loads", "__version__"]
 
 
 # ------------------------------------------------------------------ argument checks
@@ -303,15 +304,37 @@ def compiles(text: str, input_shape=None, name: str = "<string>", **overrides) -
     return generate(_checks("compiles", text, input_shape, name, overrides))
 
 
-def load(path_or_name, input_shape=None, device=None, **overrides):
-    """A `torch.nn.Module` built from a `.net` file or zoo network (e.g. `load("resnet50", classes=10)`)."""
+def _with_weights(model, report, weights):
+    """The module with a checkpoint loaded (`checkpoint.load_into`: strict by name and shape, except in
+    stages the network replaced, which keep their initial weights and are named in a NetdslWarning)."""
+    if weights is not None:
+        from . import checkpoint
+
+        checkpoint.load_into(model, weights, report)
+    return model
+
+
+def load(path_or_name, input_shape=None, device=None, weights=None, **overrides):
+    """A `torch.nn.Module` built from a `.net` file or zoo network (e.g. `load("resnet50", classes=10)`);
+    `weights="ckpt.pth"` loads a checkpoint into it (a state_dict, or a dict holding one under
+    `state_dict` or `model`, or a `.safetensors` file), strictly by name and shape."""
     _path_arg("load", path_or_name)
     dev = _device_arg("load", device)
-    return _build(_check("load", path_or_name, input_shape, overrides), dev, device)
+    if weights is not None:
+        from .checkpoint import path_arg
+
+        weights = path_arg("load", weights)
+    report = _check("load", path_or_name, input_shape, overrides)
+    return _with_weights(_build(report, dev, device), report, weights)
 
 
-def loads(text: str, input_shape=None, device=None, name: str = "<string>", **overrides):
-    """A `torch.nn.Module` from `.net` source held in a string."""
+def loads(text: str, input_shape=None, device=None, name: str = "<string>", weights=None, **overrides):
+    """A `torch.nn.Module` from `.net` source held in a string (`weights=` as in `load`)."""
     _text_arg("loads", text, name)
     dev = _device_arg("loads", device)
-    return _build(_checks("loads", text, input_shape, name, overrides), dev, device)
+    if weights is not None:
+        from .checkpoint import path_arg
+
+        weights = path_arg("loads", weights)
+    report = _checks("loads", text, input_shape, name, overrides)
+    return _with_weights(_build(report, dev, device), report, weights)

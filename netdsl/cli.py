@@ -23,6 +23,7 @@ EXAMPLES_CHECK = """examples:
   netdsl check my.net --input 3x32x32 -D classes=10
   netdsl check googlenet.net --depth 1       one row per top-level block
   netdsl check vgg16 --json                  machine-readable
+  netdsl check resnet50 --weights r50.pth    does the checkpoint fit? (keys and shapes)
 """
 
 EXAMPLES_COMPILE = """examples:
@@ -142,8 +143,23 @@ def cmd_check(args) -> int:
     _check_batch(args)
     rep = _front(args)
     _check_budgets(rep, args)
+    if args.weights is not None:
+        _out(_check_weights(rep, args.weights) + "\n")
+        return 0
     _out(_check_text(rep, args))
     return 0
+
+
+def _check_weights(rep, path: str) -> str:
+    """`check --weights`: the one-line summary of a checkpoint that fits (a NetdslWeightsError otherwise)."""
+    try:
+        import torch  # noqa: F401 - reading a checkpoint needs torch; the network side is built on meta
+    except ImportError:
+        raise UsageError("--weights needs PyTorch to read the checkpoint: pip install 'netdsl[torch]'") from None
+    from . import checkpoint
+
+    fit, _ = checkpoint.check(path, rep)
+    return checkpoint.summary(path, rep, fit)
 
 
 def _check_batch(args) -> None:
@@ -158,6 +174,9 @@ def _check_extras(c: argparse.ArgumentParser) -> None:
                         "'memory(batch=32, dtype=bf16, optimizer=adamw) < 16GiB' (repeatable; exit 1 if exceeded)")
     c.add_argument("--format", choices=["table", "json", "markdown", "csv"], default=None,
                    help="output format (default table; --json is --format json)")
+    c.add_argument("--weights", metavar="CKPT", default=None,
+                   help="check that a checkpoint (.pth, .pt, .safetensors) fits the network by key and shape, "
+                        "and print a one-line summary instead of the table (exit 1 if it does not fit; needs torch)")
 
 
 def _check_budgets(rep, args) -> None:

@@ -180,7 +180,11 @@ def _class_view(c: L.ClassModel) -> dict:
 def render(model: L.CodeModel) -> str:
     """The source text of a code model."""
     net = model.network
-    factory = fmt("def ", L.Call(model.name, (L.Raw("**kwargs: Any"),)), f" -> {net.name}:", 0)
+    factory = fmt("def ", L.Call(model.name, (L.Raw("weights: str | None = None"), L.Raw("**kwargs: Any"))),
+                  f" -> {net.name}:", 0)
+    load = "_load_weights(model, weights)"
+    if model.replaced:
+        load = f"_load_weights(model, weights, replaced={literal(tuple(model.replaced))})"
     outputs = None
     if model.outputs:
         name, fields = model.outputs
@@ -188,7 +192,7 @@ def render(model: L.CodeModel) -> str:
             tuple(L.Raw(literal(f)) for f in fields)))), "", 0)
     text = _env().get_template("module.py.j2").render(
         header=model.header,
-        uses_torch=model.uses_torch,
+        uses_torch=True,  # torch.load in _load_weights
         ordered_dict=model.ordered_dict,
         helpers=model.helpers,
         outputs=outputs,
@@ -196,6 +200,7 @@ def render(model: L.CodeModel) -> str:
         network=_class_view(net),
         factory=factory,
         factory_doc=f"The network of {model.file}; keyword arguments go to `{net.name}`.",
+        load_weights=load,
         network_class=net.name,
     )
     return text

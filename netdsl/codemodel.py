@@ -151,6 +151,7 @@ class CodeModel:
     outputs: tuple[str, list[str]] | None  # (namedtuple class, fields) when the network has aux outputs
     uses_torch: bool  # `import torch` is needed
     ordered_dict: bool = False  # `from collections import OrderedDict` is needed
+    replaced: tuple[str, ...] = ()  # module paths of the stages replaced in a network that extends another
 
 
 def stmt_key(s) -> str:

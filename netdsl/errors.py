@@ -135,6 +135,14 @@ class NetdslLimitError(NetdslError):
     """A resource limit (layers, repeats, depth, file size) was exceeded."""
 
 
+class NetdslWeightsError(NetdslError):
+    """A checkpoint cannot be read, or does not fit the network (keys, shapes)."""
+
+
+class NetdslWarning(UserWarning):
+    """Something netdsl did that the user may not expect, e.g. checkpoint keys skipped for replaced stages."""
+
+
 @dataclass(eq=False)
 class NetdslErrors(NetdslError):
     """Several errors found in one pass; renders them all, one after another."""

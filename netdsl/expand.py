@@ -1011,6 +1011,7 @@ class Expander:
             init=self.init,
             frozen=self.frozen,
             frozen_except=self.frozen_except,
+            replaced={rname: rst.span for rname, (rst, _) in self.replacements.items()},
             sources=linked.sources,
             programs=linked.programs,
         )

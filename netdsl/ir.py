@@ -131,6 +131,9 @@ class Net:
     init: str = "torch"
     frozen: list[tuple[str, Span]] = field(default_factory=list)
     frozen_except: list[str] = field(default_factory=list)
+    # stages of the base network that this one replaces (`replace NAME = ...`), with where each was
+    # written: a checkpoint of the base need not fit them (see `checkpoint`)
+    replaced: dict[str, Span] = field(default_factory=dict)
     sources: SourceMap = field(default_factory=SourceMap)  # the text of every file read, by display name
     programs: tuple = ()  # the AST of every file it was built from (ast.Program), its own first
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from . import ast as A
 from . import exposure, ops, weights
+from .checkpoint import replaced_paths
 from .classes import NoMerge, Variant, name_classes
 from .codemodel import (
     Assign,
@@ -301,7 +302,8 @@ class Lowerer:
             ops.HELPERS[h].uses_torch for h in helpers)
         return CodeModel(name=self.factory, file=self.file, header=header, classes=classes,
                          network=model, helpers=[ops.HELPERS[h].source for h in helpers], outputs=outputs,
-                         uses_torch=uses_torch, ordered_dict=self.ordered_dict)
+                         uses_torch=uses_torch, ordered_dict=self.ordered_dict,
+                         replaced=tuple(replaced_paths(self.net)))
 
     def _nameable(self, k: str) -> bool:
         return k.isidentifier() and k not in RESERVED_PY and not k.startswith("_")

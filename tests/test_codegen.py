@@ -103,7 +103,7 @@ def test_reads_like_torchvision():
         "        self.fc = nn.Linear(2048, classes)",
         "        x = self.layer3(x)  # resnet50.net:15, 1024x14x14",
         '                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")',
-        "def resnet50(**kwargs: Any) -> ResNet50:",
+        "def resnet50(weights: str | None = None, **kwargs: Any) -> ResNet50:",
     ]:
         assert line in text.splitlines(), line
     g = netdsl.compile("googlenet")

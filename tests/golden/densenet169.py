@@ -11,6 +11,28 @@ import torch
 from torch import Tensor, nn
 
 
+def _load_weights(model: nn.Module, path: str, replaced: tuple[str, ...] = ()) -> None:
+    """Load a checkpoint into `model`: a state_dict, or a dict holding one under "state_dict" or "model".
+
+    torch.load with weights_only=True (a checkpoint never runs code); strict by name and shape, except that the
+    stages in `replaced` (replaced in a network that extends the checkpoint's) keep their initial weights.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict):
+        state = next((state[k] for k in ("state_dict", "model") if isinstance(state.get(k), dict)), state)
+    if not isinstance(state, dict):
+        raise TypeError(f"{path}: a checkpoint holds a state_dict (a dict of tensors), not a {type(state).__name__}")
+
+    def fresh(key: str) -> bool:
+        return any(key == p or key.startswith(p + ".") for p in replaced)
+
+    result = model.load_state_dict({k: v for k, v in state.items() if not fresh(k)}, strict=not replaced)
+    missing = [k for k in result.missing_keys if not fresh(k)]
+    if missing or result.unexpected_keys:
+        unexpected = result.unexpected_keys
+        raise RuntimeError(f"{path} does not fit {type(model).__name__}: missing {missing}, unexpected {unexpected}")
+
+
 class Denselayer(nn.Module):
     """The `denselayer` block of densenet169.net:6."""
 
@@ -103,6 +125,12 @@ class DenseNet169(nn.Module):
         return x
 
 
-def densenet169(**kwargs: Any) -> DenseNet169:
-    """The network of densenet169.net; keyword arguments go to `DenseNet169`."""
-    return DenseNet169(**kwargs)
+def densenet169(weights: str | None = None, **kwargs: Any) -> DenseNet169:
+    """The network of densenet169.net; keyword arguments go to `DenseNet169`.
+
+    `weights`: the path of a checkpoint to load (see `_load_weights`).
+    """
+    model = DenseNet169(**kwargs)
+    if weights is not None:
+        _load_weights(model, weights)
+    return model
