@@ -259,21 +259,20 @@ def expected_of(model) -> dict:
 
 
 def check(path, report) -> tuple[Fit, dict]:
-    """Read a checkpoint and fit it to a checked network, built on the meta device (no memory):
-    (the fit, the state_dict read). Raises NetdslWeightsError when it does not fit."""
-    import torch
-
-    from . import runtime
-    from .ir import deep_recursion
+    """Read a checkpoint and fit it to a checked network's state_dict as netdsl knows it before
+    any module exists (`state.state_dict`): (the fit, the state_dict read). Raises
+    NetdslWeightsError when it does not fit."""
+    from .state import state_dict
 
     state = read(path)
-    with deep_recursion(), torch.device("meta"):
-        model = runtime.build_module(report)
-    f = fit(state, expected_of(model), replaced_paths(report.net))
+    f = fit(state, dict(state_dict(report.net)), replaced_paths(report.net))
     if not f.ok:
         raise mismatch_error(path, report.net.name, f)
-    f.params = _params_loaded(model, f)
+    f.params = sum(t.numel() for k, t in f.load.items() if not k.endswith(BUFFERS))
     return f, state
+
+
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked")  # batch norm's buffers: no parameters
 
 
 def _params_loaded(model, f: Fit) -> int:

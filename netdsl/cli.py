@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="netdsl", description="Check and compile .net descriptions of convolutional networks.",
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="commands:\n  check    shapes and cost table (no torch needed)\n"
+                       "  zoo      list the zoo networks: reference, params, MACs\n"
                        "  compile  readable PyTorch source\n"
                        "  diff     compare two networks\n"
                        "  draw     block diagram (SVG, DOT, Mermaid)\n"
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     _diff_parser(sub)
     _draw_parser(sub)
     _ops_parser(sub)
+    _zoo_parser(sub)
     return p
 
 
@@ -283,6 +285,46 @@ def cmd_ops(args) -> int:
     if spec is None:
         raise UsageError(reference.unknown_op_message(args.name))
     _out(reference.op_text(spec))
+    return 0
+
+
+def _zoo_parser(sub) -> None:
+    z = sub.add_parser("zoo", help="list the zoo: name, reference, params, MACs",
+                       epilog="examples:\n  netdsl zoo\n  netdsl zoo convnext\n",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    z.add_argument("filter", nargs="?", help="only the networks whose name contains this text")
+
+
+def zoo_rows(names: list[str]) -> list[tuple[str, str, int, int]]:
+    """(name, reference, params, MACs) of zoo networks: the reference is the first line of the
+    file's header comment (the network and where it was published)."""
+    from .pipeline import front_end_file
+    from .sources import resolve
+
+    rows = []
+    for name in names:
+        first = resolve(name).read_text(encoding="utf-8").split("\n", 1)[0].lstrip("# ").strip()
+        what, _, rest = first.partition(": ")
+        who = rest.split(",")[0] if rest else ""
+        r = front_end_file(name, {})
+        rows.append((name, f"{what} ({who})" if who else what, r.total.params, r.total.macs))
+    return rows
+
+
+def cmd_zoo(args) -> int:
+    from .sources import zoo_names
+
+    names = [n for n in zoo_names() if args.filter is None or args.filter in n]
+    if not names:
+        raise UsageError(f"no zoo network's name contains `{args.filter}`")
+    rows = zoo_rows(names)
+    w0 = max(len(r[0]) for r in rows)
+    w1 = min(60, max(len(r[1]) for r in rows))
+    lines = [f"{'name':<{w0}}  {'reference':<{w1}}  {'params':>13}  {'MACs':>17}"]
+    for name, ref, params, macs in rows:
+        ref = ref if len(ref) <= w1 else ref[:w1 - 3] + "..."
+        lines.append(f"{name:<{w0}}  {ref:<{w1}}  {params:>13,}  {macs:>17,}")
+    _out("\n".join(lines) + "\n")
     return 0
 
 
@@ -574,7 +616,7 @@ def _run(argv: list[str]) -> int:
 
     with deep_recursion():  # the report's rows follow scopes as deeply as they nest
         return {"check": cmd_check, "compile": cmd_compile, "diff": cmd_diff, "draw": cmd_draw,
-                "ops": cmd_ops}[args.command](args)
+                "ops": cmd_ops, "zoo": cmd_zoo}[args.command](args)
 
 
 def main(argv: list[str] | None = None) -> int:

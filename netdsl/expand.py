@@ -37,7 +37,6 @@ from .limits import MAX_SCOPE_NESTING, Limits, refuse_oversized, too_many_steps
 from .link import Linked, add_defaults, lookup
 
 
-
 def expand(linked: Linked, input_shape: tuple[int, ...] | None = None, limits: Limits | None = None) -> Net:
     """Expand a linked program into a Net (structure only; run shapes, layout and cost next)."""
     limits = limits or Limits.from_env()

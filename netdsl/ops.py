@@ -279,6 +279,9 @@ class OpSpec:
     # memory layouts of the input it accepts: "first" (N, C, H, W) or "last" (N, H, W, C, after
     # `permute 0x2x3x1`); shapes stay (C, H, W) in the IR either way. `to_layout(args)`: the layout
     # of its output when it changes it (permute); else the output has its input's layout.
+    # the state_dict entries of its module, in PyTorch's order: (key suffix, shape) pairs; the
+    # suffix "" is a parameter held by the enclosing module itself (ConvNeXt's layer_scale)
+    state: Callable[[dict, list[Shape], Shape], list[tuple[str, tuple]]] | None = None
     layouts: tuple[str, ...] = ("first",)
     to_layout: Callable[[dict], str] | None = None
     validate: Callable[[dict], None] | None = None  # argument checks beyond types (raises ArgProblem)
@@ -445,6 +448,21 @@ def _conv_params(a, ins, out) -> int:
     return out[0] * (cin // a["groups"]) * kh * kw + (out[0] if a["bias"] else 0)
 
 
+def _conv_state(a, ins, out) -> list:
+    kh, kw = _pair(a["kernel"])
+    return [("weight", (out[0], ins[0][0] // a["groups"], kh, kw)), *([("bias", (out[0],))] if a["bias"] else [])]
+
+
+def _affine_state(a, ins, out, key: str = "affine") -> list:
+    c = (ins[0][0],)
+    return [("weight", c), ("bias", c)] if a[key] else []
+
+
+def _bn_state(a, ins, out) -> list:
+    c = (ins[0][0],)
+    return [*_affine_state(a, ins, out), ("running_mean", c), ("running_var", c), ("num_batches_tracked", ())]
+
+
 def _conv_macs(a, ins, out) -> int:
     cin = ins[0][0]
     kh, kw = _pair(a["kernel"])
@@ -510,6 +528,7 @@ register(OpSpec(
     positional=("kernel", "out"),
     shape=_conv_shape,
     params=_conv_params,
+    state=_conv_state,
     macs=_conv_macs,
     saves=INPUT_FOR_PARAMS,
     autocast="lower",
@@ -545,6 +564,7 @@ register(OpSpec(
     positional=("kernel",),
     shape=_dw_shape,
     params=lambda a, ins, out: _conv_params(_dw_full(a, ins), ins, out),
+    state=lambda a, ins, out: _conv_state(_dw_full(a, ins), ins, out),
     macs=lambda a, ins, out: _conv_macs(_dw_full(a, ins), ins, out),
     saves=INPUT_FOR_PARAMS,
     autocast="lower",
@@ -587,6 +607,7 @@ register(OpSpec(
     positional=("out",),
     shape=_linear_shape,
     params=lambda a, ins, out: ins[0][0] * out[0] + (out[0] if a["bias"] else 0),
+    state=lambda a, ins, out: [("weight", (out[0], ins[0][0])), *([("bias", (out[0],))] if a["bias"] else [])],
     macs=lambda a, ins, out: numel(ins[0]) * out[0],  # per position on a channels-last tensor
     saves=INPUT_FOR_PARAMS,
     autocast="lower",
@@ -626,6 +647,7 @@ register(OpSpec(
     positional=(),
     shape=_bn_shape,
     params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
+    state=_bn_state,
     macs=_zero,
     saves=INPUT,
     buffers=lambda a, ins, out: 2 * ins[0][0],  # running mean and variance
@@ -691,6 +713,7 @@ register(OpSpec(
     positional=(),
     shape=_norm_shape("layernorm"),
     params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
+    state=_affine_state,
     macs=_zero,
     saves=INPUT,
     autocast="fp32",
@@ -727,6 +750,7 @@ register(OpSpec(
     positional=("groups",),
     shape=_groupnorm_shape,
     params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
+    state=_affine_state,
     macs=_zero,
     saves=INPUT,
     autocast="fp32",
@@ -975,6 +999,7 @@ register(OpSpec(
     positional=("num",),
     shape=_prelu_shape,
     params=lambda a, ins, out: a["num"],
+    state=lambda a, ins, out: [("weight", (a["num"],))],
     macs=_zero, saves=INPUT, channels=_same, autocast="lower",
     lowering=Lowering("PReLU", lambda c: c.opt(None, "num", 1)),
     base_name="prelu",
@@ -1083,6 +1108,7 @@ register(OpSpec(
     positional=("init",),
     shape=_norm_shape("layerscale"),
     params=lambda a, ins, out: ins[0][0],
+    state=lambda a, ins, out: [("", (ins[0][0], 1, 1) if len(ins[0]) == 3 else (ins[0][0],))],
     macs=_zero,
     saves=INPUT_FOR_PARAMS,  # x * gamma keeps x for dgamma
     channels=_same,
@@ -1238,6 +1264,17 @@ def _shortcut_params(a, ins, out):
     return ins[0][0] * c_out + (c_out if a["bias"] else 0) + (2 * c_out if a["bn"] and a["bn_affine"] else 0)
 
 
+def _shortcut_state(a, ins, out) -> list:
+    """`0.weight` (the 1x1 conv), `1.*` (its batch norm) of the projection; nothing for identity."""
+    plan = shortcut_plan(a, ins)
+    if plan is None:
+        return []
+    c_out, _ = plan
+    conv = [("0.weight", (c_out, ins[0][0], 1, 1)), *([("0.bias", (c_out,))] if a["bias"] else [])]
+    bn = [("1." + k, v) for k, v in _bn_state({"affine": a["bn_affine"]}, [(c_out,)], None)] if a["bn"] else []
+    return conv + bn
+
+
 def _shortcut_macs(a, ins, out):
     plan = shortcut_plan(a, ins)
     if plan is None:
@@ -1274,6 +1311,7 @@ register(OpSpec(
     positional=(),
     shape=_shortcut_shape,
     params=_shortcut_params,
+    state=_shortcut_state,
     macs=_shortcut_macs,
     # projection: x for dW, and the conv output that its bn keeps; identity: x itself
     saves=Saves(inputs=(0,), when="params", view=lambda a, ins: shortcut_plan(a, ins) is None,

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 import netdsl
-from netdsl import sources
 from netdsl.cli import main
 
 try:  # tests/ on sys.path (rootdir-relative import) or tests/ as a package

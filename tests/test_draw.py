@@ -84,7 +84,7 @@ def test_repeats_are_collapsed_and_branches_side_by_side():
 def test_title_block_and_box_text():
     text = Drawing(report("densenet121"), 2).svg()
     assert "densenet121</text>" in text and "input 3x224x224 -&gt; output 1000" in text
-    assert "7,978,856 params (7.98M)" in text and "dense_layer(32) ×24" in text
+    assert "7,978,856 params (7.98M)" in text and "denseblock(32, 24)" in text
 
 
 def test_deterministic_and_notebook_svg():

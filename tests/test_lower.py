@@ -20,17 +20,17 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import netdsl
-from netdsl import lower, ops, sources
+from netdsl import lower, ops
 from netdsl.errors import NetdslError
 
 try:  # tests/ on sys.path (pytest's rootdir-relative import of a non-package tests/)
     from reference import port
-    from zoo import COURSE
     from reference.functional import interpret
+    from zoo import COURSE
 except ImportError:  # tests/ is a package
     from tests.reference import port
-    from tests.zoo import COURSE
     from tests.reference.functional import interpret
+    from tests.zoo import COURSE
 
 ZOO = list(COURSE)  # the course's networks (tests/zoo.py)
 META = torch.device("meta")

@@ -10,9 +10,9 @@ import pytest
 import netdsl
 
 try:  # tests/ on sys.path (rootdir-relative import) or tests/ as a package
-    from tv import fixture, keys_on_meta, same_outputs
+    from tv import fixture, same_outputs, static_keys
 except ImportError:
-    from tests.tv import fixture, keys_on_meta, same_outputs
+    from tests.tv import fixture, same_outputs, static_keys
 
 NAMES = ["convnext_tiny", "convnext_small", "convnext_base", "convnext_large"]
 
@@ -23,7 +23,7 @@ def test_params_macs_and_keys_are_torchvisions(name):
     r = netdsl.check(name)
     ref = fixture(name)
     assert (r.total.params, r.total.macs) == (ref["params"], ref["macs"])
-    assert keys_on_meta(name) == ref["state_dict"]
+    assert static_keys(name) == ref["state_dict"]
 
 
 def test_outputs_equal_the_reference_with_its_weights():
@@ -41,7 +41,8 @@ def test_outputs_equal_the_reference_with_its_weights():
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("input 8x4x4\npermute 0x2x3x1 > conv 1x1 x8\n", "conv needs channels first (N, C, H, W); this tensor is channels last"),
+    ("input 8x4x4\npermute 0x2x3x1 > conv 1x1 x8\n",
+     "conv needs channels first (N, C, H, W); this tensor is channels last"),
     ("input 8x4x4\nlinear 16\n", "put it between `permute 0x2x3x1` and `permute 0x3x1x2`"),
     ("input 8x4x4\npermute 0x2x3x1 > permute 0x2x3x1\n", "the tensor is already channels-last"),
     ("input 8x4x4\npermute 0x1x3x2\n", "permute: only channels last (0x2x3x1) and back (0x3x1x2)"),

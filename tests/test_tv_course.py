@@ -9,9 +9,9 @@ import pytest
 import netdsl
 
 try:  # tests/ on sys.path (rootdir-relative import) or tests/ as a package
-    from tv import fixture, keys_on_meta
+    from tv import fixture, static_keys
 except ImportError:
-    from tests.tv import fixture, keys_on_meta
+    from tests.tv import fixture, static_keys
 
 NAMES = ["densenet121", "densenet161", "densenet169", "densenet201", "mobilenet_v2", "resnet18", "resnet34",
          "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "vgg11", "vgg13", "vgg16", "vgg19",
@@ -24,4 +24,4 @@ def test_numbers_and_keys_are_torchvisions(name):
     r = netdsl.check(name)
     ref = fixture(name)
     assert (r.total.params, r.total.macs) == (ref["params"], ref["macs"])
-    assert keys_on_meta(name) == ref["state_dict"]
+    assert static_keys(name) == ref["state_dict"]

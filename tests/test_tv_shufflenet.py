@@ -8,9 +8,9 @@ import pytest
 import netdsl
 
 try:  # tests/ on sys.path (rootdir-relative import) or tests/ as a package
-    from tv import fixture, keys_on_meta, same_outputs
+    from tv import fixture, same_outputs, static_keys
 except ImportError:
-    from tests.tv import fixture, keys_on_meta, same_outputs
+    from tests.tv import fixture, same_outputs, static_keys
 
 NAMES = ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"]
 
@@ -25,7 +25,7 @@ def test_params_and_macs_are_torchvisions(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_state_dict_keys_are_torchvisions(name):
     pytest.importorskip("torch")
-    assert keys_on_meta(name) == fixture(name)["state_dict"]
+    assert static_keys(name) == fixture(name)["state_dict"]
 
 
 @pytest.mark.parametrize("name", ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0"])

@@ -15,15 +15,13 @@ def fixture(name: str) -> dict:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-def keys_on_meta(name: str) -> list[list]:
-    """The state_dict of the zoo network, built on the meta device (no memory, no init)."""
-    import torch
-
+def static_keys(name: str) -> list[list]:
+    """The state_dict of the zoo network as netdsl knows it before any module exists
+    (netdsl.state; tests/test_state.py checks it against real modules): [[key, shape], ...]."""
     import netdsl
+    from netdsl.state import state_dict
 
-    with torch.device("meta"):
-        model = netdsl.load(name)
-    return [[k, list(v.shape)] for k, v in model.state_dict().items()]
+    return [[k, list(s)] for k, s in state_dict(netdsl.check(name).net)]
 
 
 def randomise(model) -> None:
@@ -38,7 +36,8 @@ def randomise(model) -> None:
                 if name.endswith("running_var"):
                     t.copy_(torch.rand(t.shape, generator=g) + 0.5)
                 else:
-                    t.copy_(torch.randn(t.shape, generator=g) * 0.1 + (1.0 if name.endswith("weight") and t.dim() == 1 else 0.0))
+                    scale = 1.0 if name.endswith("weight") and t.dim() == 1 else 0.0  # norms' weights near 1
+                    t.copy_(torch.randn(t.shape, generator=g) * 0.1 + scale)
 
 
 def same_outputs(net, ref, shape, rtol: float = 1e-4, atol: float = 1e-5) -> None:

@@ -43,7 +43,7 @@ VGG_DEPTHS = {"vgg11_bn": (1, 1, 2, 2, 2), "vgg13_bn": (2, 2, 2, 2, 2),
 
 def vgg(depths, classes: int = 1000) -> Net:
     feats, c = [], 3
-    for width, n in zip((64, 128, 256, 512, 512), depths):
+    for width, n in zip((64, 128, 256, 512, 512), depths, strict=True):
         for _ in range(n):
             feats += [nn.Conv2d(c, width, 3, padding=1), nn.BatchNorm2d(width), relu()]
             c = width
@@ -288,7 +288,7 @@ def resnet101(groups: int, group_width: int, classes: int = 1000) -> Net:
     parts = [("conv1", nn.Conv2d(3, 64, 7, 2, 3, bias=False)), ("bn1", nn.BatchNorm2d(64)),
              ("relu", relu()), ("maxpool", nn.MaxPool2d(3, 2, 1))]
     c = 64
-    for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 23, 3))):
+    for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 23, 3), strict=True)):
         width = groups * group_width * planes // 64
         stage = []
         for j in range(blocks):

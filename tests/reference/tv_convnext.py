@@ -41,10 +41,12 @@ class Block(nn.Module):
 class ConvNeXt(nn.Module):
     def __init__(self, widths=(96, 192, 384, 768), depths=(3, 3, 9, 3), classes: int = 1000):
         super().__init__()
-        layers: list[nn.Module] = [nn.Sequential(nn.Conv2d(3, widths[0], 4, 4), ChannelsLayerNorm(widths[0], eps=1e-6))]
+        stem = nn.Sequential(nn.Conv2d(3, widths[0], 4, 4), ChannelsLayerNorm(widths[0], eps=1e-6))
+        layers: list[nn.Module] = [stem]
         for i, (c, n) in enumerate(zip(widths, depths, strict=True)):
             if i:
-                layers.append(nn.Sequential(ChannelsLayerNorm(widths[i - 1], eps=1e-6), nn.Conv2d(widths[i - 1], c, 2, 2)))
+                down = nn.Sequential(ChannelsLayerNorm(widths[i - 1], eps=1e-6), nn.Conv2d(widths[i - 1], c, 2, 2))
+                layers.append(down)
             layers.append(nn.Sequential(*[Block(c) for _ in range(n)]))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
