@@ -441,7 +441,8 @@ def _token_hint(tok: Token, accepts: set[str], before: str, line_text: str) -> s
         return "`3x3:64` is a convolution on its own; as a `conv` argument write `conv 3x3 x64`"
     if kind == "MINUS" and re.match(r"\s*(aux\s+|replace\s+)?[A-Za-z_][\w-]*\s*=(?!=)", line_text):
         return ("a stage name is an identifier: letters, digits and `_`, not starting with a digit "
-                f"(e.g. `{_name_like(line_text)}`); `-` cannot be part of a name")
+                f"(e.g. `{_name_like(line_text)}`); for a module name that is none (a reference's "
+                '`block1-0`), write it quoted after the item: `conv 3x3 x8 @"block1-0"`')
     if kind == "MINUS":
         return "sizes and counts are positive numbers; a negative value is written in parentheses: (-0.1)"
     if kind == "INT" and starts_item:
@@ -710,6 +711,12 @@ class _ToAst(Transformer):
 
     def compare(self, meta, c):
         return self._nest(A.Compare(str(c[1]), c[0], c[2], self._s(meta)), c, meta)
+
+    def compare_gt(self, meta, c):
+        return self._nest(A.Compare(">", c[0], c[1], self._s(meta)), c, meta)
+
+    def compare_lt(self, meta, c):
+        return self._nest(A.Compare("<", c[0], c[1], self._s(meta)), c, meta)
 
     def or_(self, meta, c):
         return self._nest(A.BoolOp("or", c[0], c[1], self._s(meta)), c, meta)
