@@ -258,6 +258,8 @@ def _expected_words(names: set[str]) -> str:
             left -= covers
     if "XNUM" in names:  # after a name: `k:64` (a size parameter as kernel) is not worth listing
         left -= {"COLON"}
+    if "COMPARE" in names:  # `>` and `<` of a condition are comparisons (their tokens are the chain's)
+        left -= {"MORETHAN", "LESSTHAN"}
     if left - {"AT_NAME"}:  # `@name` may follow any item: listed only when nothing else fits
         left -= {"AT_NAME"}
     end = bool(left & _END)

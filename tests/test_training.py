@@ -147,10 +147,10 @@ ZOO_SMALL_INPUT = {"lenet5": (1, 28, 28), "nin_cifar": (3, 32, 32), "wrn28_10": 
 
 def _zoo():
     try:
-        from zoo import COURSE
+        from zoo import FORWARD
     except ImportError:
-        from tests.zoo import COURSE
-    return list(COURSE)
+        from tests.zoo import FORWARD
+    return list(FORWARD)
 
 
 @pytest.mark.slow
