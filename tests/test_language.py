@@ -167,7 +167,8 @@ def test_a_conv_sized_by_ratio_reports_its_channels():
     assert ops.REGISTRY["conv"].describe(node["args"], node["in_shapes"]) == "conv 1x1/1 x32 (ratio 0.5)"
 
 
-@pytest.mark.parametrize(("cond", "channels"), [("c > 8", 16), ("c < 8", 3), ("c >= 16", 16), ("(c > 8) and (c < 32)", 16)])
+@pytest.mark.parametrize(("cond", "channels"),
+                         [("c > 8", 16), ("c < 8", 3), ("c >= 16", 16), ("(c > 8) and (c < 32)", 16)])
 def test_greater_and_less_than_in_a_condition(cond, channels):
     """`>` and `<` in an `if` are comparisons, not the chain's arrow or a block's bracket."""
     r = netdsl.checks(f"input 3x8x8\ndefine f(c) = if {cond} then conv 1x1 out=c else relu\nf(16)\n")
