@@ -74,11 +74,6 @@ class Report:
         """Peak bytes of one training step (`memory(...).peak`)."""
         return self.memory(batch, dtype, optimizer, device).peak
 
-    def _repr_html_(self) -> str:  # a notebook shows the report as a table
-        from .formats import html
-
-        return html(self)
-
 
 def analyze(net: Net) -> Report:
     """Annotate every node with params / macs / activations and total them."""

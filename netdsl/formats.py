@@ -110,6 +110,12 @@ def html(report: Report, depth: int | None = 2) -> str:
             f"<tbody>{rows}</tbody><tfoot>{totals}</tfoot></table></div>")
 
 
+# A notebook shows a checked network as this table. Set here, where the table is written, so that
+# the cost stage (which builds the Report) needs nothing of the formats after it; the orchestrator
+# imports this module.
+Report._repr_html_ = html
+
+
 def render(report: Report, fmt: str, depth: int | None = 2, batch: int = 1, dtype: str = "float32",
            optimizer: str = "sgd", indent: int | None = None, device: str = "cuda") -> str:
     """The text of `netdsl check --format FMT` (ending in a newline)."""

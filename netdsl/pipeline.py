@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import os
 
-from . import budget, cost, expand, layout, link, parse, shapes, sources
+from . import budget, cost, expand, formats, layout, link, parse, shapes, sources  # noqa: F401 - formats: Report's notebook table
 from .cost import Report
 from .errors import NetdslError
 from .ir import deep_recursion
