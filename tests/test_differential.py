@@ -41,8 +41,10 @@ import netdsl
 
 try:  # tests/ on sys.path (pytest's rootdir-relative import of a non-package tests/)
     from reference import core, more, port
+    from zoo import SIBLINGS
 except ImportError:  # tests/ is a package
     from tests.reference import core, more, port
+    from tests.zoo import SIBLINGS
 
 DTYPE = torch.float32
 RTOL, ATOL = 1e-5, 1e-5  # ATOL is relative to each tensor's largest magnitude (port.assert_same)
@@ -298,9 +300,8 @@ def _input(shape) -> Tensor:
     return torch.randn(BATCH, *shape, generator=torch.Generator().manual_seed(3), dtype=DTYPE)
 
 
-# vgg13/vgg19, densenet169/201, resnet101: their siblings run the same blocks (tests/zoo.py SIBLINGS)
-@pytest.mark.parametrize("name", [n for n in CASES if n not in ("vgg13", "vgg19", "densenet169", "densenet201",
-                                                                 "resnet101")])
+# the siblings of tests/zoo.py (SIBLINGS) run the same blocks as a network compared here
+@pytest.mark.parametrize("name", [n for n in CASES if n not in SIBLINGS])
 def test_same_as_reference(name, monkeypatch):
     ref, ours, pairs = build(name)
     for known in KNOWN.get(name, ()):

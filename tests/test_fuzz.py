@@ -76,7 +76,7 @@ STREAM = st.lists(TOKEN, min_size=1, max_size=40).flatmap(
         lambda seps: "".join(t + s for t, s in zip(toks, seps, strict=True))))
 
 
-@settings(max_examples=1000, **FUZZ)
+@settings(max_examples=400, **FUZZ)
 @given(STREAM)
 def test_random_token_streams(text):
     outcome(text)
