@@ -161,7 +161,7 @@ class Repeat(NamedTuple):
 
 class Named(NamedTuple):
     """`item @name`: the item's module name in its parent (`@conv0`, `@4`, `@"block1-0"`);
-    `parts` alternate literal text and `{expr}` expressions (`@"block{k}-{i + 1}"`), read by the
+    `parts` alternate literal text and (text, expression) pairs of `{expr}` (`@"block{k}-{i + 1}"`), read by the
     parser, or hold the reason (a str) when a brace is unmatched or an expression unreadable."""
 
     item: Item

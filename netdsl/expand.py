@@ -14,8 +14,6 @@ Expansion is purely structural; shapes are inferred afterwards (`shapes.infer`).
 
 from __future__ import annotations
 
-import re
-
 import networkx as nx
 
 from . import ast as A
@@ -432,9 +430,10 @@ class Expander:
             if n % 2 == 0:
                 out.append(part)
                 continue
-            src = "{" + re.findall(r"\{([^{}]*)\}", it.name)[n // 2] + "}"
+            text, expr = part
+            src = "{" + text + "}"
             try:
-                v = whole(self.eval(part, env))
+                v = whole(self.eval(expr, env))
             except NetdslError as e:  # the expression's own spans are of its separate reading
                 raise NetdslNameError(
                     f'the module name "{it.name}": `{src}`: {e.message}',

@@ -168,7 +168,7 @@ def _name_parts(name: str, file: str) -> tuple:
             st = parse(f"network n(v=({part}))", file).stmts
         except NetdslError:
             return (f"`{{{part}}}` is not an expression",)
-        parts.append(st[0].params[0].default)
+        parts.append((part, st[0].params[0].default))  # the text, for messages, and the expression
     return tuple(parts)
 
 # ------------------------------------------------------------------------- errors

@@ -15,3 +15,14 @@ REGEN = os.environ.get("NETDSL_REGEN") == "1"
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of small forwards (batch 2, 64x64, depthwise): with two on
+    a shared 2-core machine the threads mostly wait for each other. Restored afterwards."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -9,22 +9,21 @@ randomised batch norms included, load into the netdsl module with strict=True an
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 import netdsl
-from netdsl.state import state_dict
 
 torch = pytest.importorskip("torch")
 
 try:
     from reference import tv_classic
+    from tv import fixture, static_keys
 except ImportError:  # pragma: no cover - run from the repository root
     from tests.reference import tv_classic
+    from tests.tv import fixture, static_keys
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "torchvision"
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 BUILDERS = sorted(tv_classic.BUILDERS)
 
 # builders whose outputs are compared with the reference, and the input they take (C, H, W)
@@ -39,24 +38,6 @@ OUTPUTS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these small forwards are several times slower with two threads on a
-    shared machine (the threads wait for each other)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def keys(m) -> list:
-    return [[k, list(v.shape)] for k, v in m.state_dict().items()]
-
-
 @pytest.mark.parametrize("name", BUILDERS)
 def test_params_and_macs_equal_torchvision(name):
     fx = fixture(name)
@@ -68,7 +49,7 @@ def test_params_and_macs_equal_torchvision(name):
 @pytest.mark.parametrize("name", BUILDERS)
 def test_state_dict_keys_equal_torchvision(name):
     fx = fixture(name)
-    assert [[k, list(v)] for k, v in state_dict(netdsl.check(name).net)] == fx["state_dict"]
+    assert static_keys(name) == fx["state_dict"]
 
 
 def _fill(t, pool, offset: int) -> None:
@@ -106,7 +87,7 @@ def _randomised(module):
 
 
 @pytest.mark.parametrize("name", sorted(OUTPUTS))
-def test_outputs_equal_the_torchvision_reference(name):
+def test_outputs_equal_the_reference(name):
     torch.manual_seed(0)
     shape = OUTPUTS[name]
     with torch.device("meta"):

@@ -6,16 +6,19 @@ torchvision's layout (tests/reference/tv_mobile.py) with its randomised weights 
 from __future__ import annotations
 
 import copy
-import json
 from functools import cache
-from pathlib import Path
 
 import pytest
 
 import netdsl
-from netdsl.state import state_dict
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "torchvision"
+try:  # tests/ on sys.path (rootdir-relative import) or tests/ as a package
+    from tv import fixture, static_keys
+except ImportError:
+    from tests.tv import fixture, static_keys
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 NAMES = [
     "mobilenet_v3_large", "mobilenet_v3_small",
@@ -31,26 +34,6 @@ OUTPUTS = ["mobilenet_v3_small", "mobilenet_v3_large", "mnasnet0_5", "efficientn
 # each family's BN, EfficientNet's depth scaling with both BN settings (B2, B5, B7) and V2-M
 HYPER = ["mobilenet_v3_large", "mnasnet1_3", "efficientnet_b2", "efficientnet_b5", "efficientnet_b7",
          "efficientnet_v2_m"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small convolutions (batch 2, 64x64, depthwise) on one thread: on a shared machine the
-    intra-op threads of these tiny layers mostly wait for each other."""
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@cache
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
 def reference(name: str, **kwargs):
@@ -79,7 +62,7 @@ def test_params_and_macs_are_torchvisions(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_state_dict_keys_are_torchvisions(name):
-    assert [[k, list(v)] for k, v in state_dict(netdsl.check(name).net)] == fixture(name)["state_dict"]
+    assert static_keys(name) == fixture(name)["state_dict"]
 
 
 def _hyper(model):

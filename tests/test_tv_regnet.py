@@ -5,21 +5,18 @@ torchvision's layout (tests/reference/tv_regnet.py) with the same weights loaded
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
 
 import netdsl
-from netdsl.state import state_dict
 
 try:  # tests/ on sys.path (pytest's rootdir-relative "prepend" import of a non-package tests/)
     from reference import tv_regnet
+    from tv import FIXTURES, fixture, static_keys
 except ImportError:  # tests/ is a package
     from tests.reference import tv_regnet
+    from tests.tv import FIXTURES, fixture, static_keys
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "torchvision"
 BUILDERS = [
     "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf",
     "regnet_y_32gf", "regnet_y_128gf", "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf",
@@ -32,10 +29,6 @@ OUTPUTS = ["regnet_y_400mf", "regnet_x_8gf"]
 SIZE = 64
 
 
-def _fixture(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-
-
 def test_the_builders_are_torchvisions():
     assert sorted(BUILDERS) == sorted(tv_regnet.INIT_PARAMS)
     assert sorted(p.stem for p in FIXTURES.glob("regnet_*.json")) == sorted(BUILDERS)
@@ -43,7 +36,7 @@ def test_the_builders_are_torchvisions():
 
 @pytest.mark.parametrize("name", BUILDERS)
 def test_params_and_macs(name):
-    ref = _fixture(name)
+    ref = fixture(name)
     r = netdsl.check(name)
     assert list(r.net.input_shape) == ref["input"]
     assert r.total.params == ref["params"]
@@ -52,7 +45,7 @@ def test_params_and_macs(name):
 
 @pytest.mark.parametrize("name", BUILDERS)
 def test_state_dict_keys(name):
-    assert [[k, list(v)] for k, v in state_dict(netdsl.check(name).net)] == _fixture(name)["state_dict"]
+    assert static_keys(name) == fixture(name)["state_dict"]
 
 
 def _randomise(model: torch.nn.Module) -> None:
@@ -67,15 +60,6 @@ def _randomise(model: torch.nn.Module) -> None:
                 mod.running_var.uniform_(0.5, 2.0)
             elif isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)) and mod.bias is not None:
                 mod.bias.uniform_(-0.2, 0.2)
-
-
-@pytest.fixture
-def one_thread():
-    """Small convolutions on a shared machine: one thread (no spinning workers), restored after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("name", OUTPUTS)
