@@ -6,6 +6,7 @@ NetdslWeightsError whose message names the file and what differs.
 """
 
 import os
+import sys
 import warnings
 import zipfile
 
@@ -209,19 +210,24 @@ def test_code_in_a_checkpoint_is_refused(here):
 
 
 def test_safetensors(here):
+    save_file = pytest.importorskip("safetensors.torch", reason="safetensors is part of the test install").save_file
     sd = lenet_state()
-    try:
-        from safetensors.torch import save_file
-    except ImportError:
-        open("w.safetensors", "wb").write(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
-        assert failure("w.safetensors") == (
-            "error: checkpoint w.safetensors: reading a .safetensors file needs the safetensors package, which is "
-            "not installed\n  hint: pip install safetensors (or pip install 'netdsl[safetensors]')")
-        pytest.skip("safetensors is not installed (the message saying so was checked)")
     save_file({k: v.contiguous() for k, v in sd.items()}, "w.safetensors")
     assert same_state(netdsl.load("lenet5", weights="w.safetensors").state_dict(), sd)
+    save_file({**{k: v.contiguous() for k, v in sd.items()}, "extra.weight": torch.zeros(2)}, "x.safetensors")
+    assert failure("x.safetensors") == ("error: checkpoint x.safetensors: does not fit lenet5 (1 unexpected key)\n"
+                                        "  1 in the checkpoint but not in the network:\n    extra.weight")
     open("bad.safetensors", "wb").write(b"not safetensors at all")
     assert failure("bad.safetensors").startswith("error: checkpoint bad.safetensors: not a readable .safetensors file")
+
+
+def test_safetensors_without_the_package(here, monkeypatch):
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    monkeypatch.setitem(sys.modules, "safetensors.torch", None)
+    open("w.safetensors", "wb").write(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    assert failure("w.safetensors") == (
+        "error: checkpoint w.safetensors: reading a .safetensors file needs the safetensors package, which is "
+        "not installed\n  hint: pip install safetensors (or pip install 'netdsl[safetensors]')")
 
 
 # ------------------------------------------------------------------ transfer learning
