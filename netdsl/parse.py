@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast as A
@@ -92,19 +92,20 @@ class _LineJoiner:
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
-    """The parser, building the AST while it parses (no parse tree): `_ToAst` is its transformer.
-
-    Every token reaches the rules (`keep_all_tokens`), so that `_positions` computes each node's
-    span from all the text it covers, keywords and brackets included, then hands the rule's method
-    the tokens Lark would have kept (names, numbers, sizes, strings, comparisons)."""
+    """The parser, building the AST while it parses (no parse tree): each rule's reduction calls
+    one function of `_reductions` (see there), with every token of the rule (`keep_all_tokens`),
+    so that each node's span covers all the text it stands for, keywords and brackets included."""
     # cache=True keeps Lark's grammar analysis in a temp file keyed by the grammar's hash
     # (about 3x faster start-up); a read-only or missing temp folder just skips the cache.
     options = dict(parser="lalr", lexer="contextual", keep_all_tokens=True, maybe_placeholders=True,
-                   postlex=_LineJoiner(), start="start", transformer=_ToAst())
+                   postlex=_LineJoiner(), start="start")
     try:
-        return Lark(sources.grammar_text(), cache=True, **options)
+        lark = Lark(sources.grammar_text(), cache=True, **options)
     except OSError:
-        return Lark(sources.grammar_text(), **options)
+        lark = Lark(sources.grammar_text(), **options)
+    lalr = lark.parser.parser.parser  # the LALR driver: its table maps each rule to the function it calls
+    lalr.callbacks = _reductions(list(lalr.callbacks), _BUILDER)
+    return lark
 
 
 _PARSING = threading.Lock()  # the parser's transformer holds the state of one parse
@@ -137,18 +138,17 @@ def parse(text: str, file: str = "<string>") -> A.Program:
     text = blank_comments(text)
     parser = _parser()
     with _PARSING:
-        parser.options.transformer.start_file(file)
+        _BUILDER.start_file(file)
         try:
             program = parser.parse(text)
-            braced = parser.options.transformer.braced
+            braced = _BUILDER.braced
         except UnexpectedInput as e:
             raise _syntax_error(e, text, file) from None
         finally:
-            parser.options.transformer.start_file(None)
+            _BUILDER.start_file(None)
     for named in braced:  # `@"block{k}-{i}"`: the expressions read after the parse (not re-entrant)
         named.parts.extend(_name_parts(named.name, file))
     return program.value if isinstance(program, _Pos) else program
-
 
 
 _BRACED = re.compile(r"\{([^{}]*)\}")  # `{expr}` in a module name written `@"..."`
@@ -635,10 +635,9 @@ def _where(c):
     return None if sp is None else (sp.line, sp.col, sp.end_line, sp.end_col)
 
 
-def _positions(f, _data, children, _meta):
-    """Lark calls every rule's method through this: the span from all the children, then the method
-    with the children Lark keeps by default (placeholders included); values without a span of
-    their own travel as `_Pos`."""
+def _positions(f, children):
+    """A rule's method called with its span from all the children (`_Meta`) and the children Lark
+    keeps by default (placeholders included); values without a span of their own travel as `_Pos`."""
     first = next((p for p in map(_where, children) if p is not None), None)
     last = next((p for p in map(_where, reversed(children)) if p is not None), None)
     kept = [c.value if isinstance(c, _Pos) else c for c in children
@@ -652,12 +651,11 @@ def _positions(f, _data, children, _meta):
     return _Pos(value, extent)  # anything else, or a node inside brackets that belong to it
 
 
-@v_args(wrapper=_positions)
-class _ToAst(Transformer):
-    """The AST of one file, built rule by rule as the parser reduces (see `_parser`)."""
+class _ToAst:
+    """The AST of one file, built rule by rule as the parser reduces (see `_reductions`): each
+    method gets the rule's extent (`_Meta`) and the children Lark would keep by default."""
 
     def __init__(self):
-        super().__init__()
         self.start_file(None)
 
     def start_file(self, file: str | None) -> None:
@@ -731,8 +729,14 @@ class _ToAst(Transformer):
 
     # ---- layer arguments
     def _dims(self, tok: Token) -> A.Dims:
-        values = tuple(_int(self.file, p, _tspan(self.file, tok)) for p in str(tok).split("x"))
-        return A.Dims(values, _tspan(self.file, tok))
+        span = _tspan(self.file, tok)
+        return A.Dims(self._dims_values(tok, span), span)
+
+    def _dims_values(self, tok: Token, span: Span) -> tuple[int, ...]:
+        parts = tok.split("x")
+        if max(map(len, parts)) > 30:
+            return tuple(_int(self.file, p, span) for p in parts)
+        return tuple(map(int, parts))
 
     def arg_dims(self, meta, c):
         return A.Arg("pos", None, self._dims(c[0]), c[1], self._s(meta))
@@ -975,3 +979,215 @@ class _ToAst(Transformer):
     def start(self, meta, c):
         return A.Program(self.file, tuple(c))
 
+
+
+# ------------------------------------------------------------------------- reductions
+
+_BUILDER = _ToAst()
+
+
+class _Flat(list):
+    """The children of an inlined rule (`_stmt`, Lark's `__name_star_N` repetitions), spliced into
+    the rule that uses it; a repetition's list grows in place (left recursion: O(1) per element)."""
+
+    __slots__ = ()
+
+
+def _generic(rule, method):
+    """What Lark's own callback chain does for a rule (inline `_rule`s spliced, `[x]` placeholders
+    inserted as None, `?rule` with one child passed through), then `_positions` and the method."""
+    expansion = rule.expansion
+    empty = rule.options.empty_indices
+    if empty:  # how many placeholders go before each symbol (and after the last)
+        nones = [len(ones) for ones in "".join(str(int(b)) for b in empty).split("0")]
+    else:
+        nones = [0] * (len(expansion) + 1)
+    include = tuple((i, not sym.is_term and sym.name.startswith("_"), nones[i]) for i, sym in enumerate(expansion))
+    trailing = nones[len(expansion)]
+    inline = rule.origin.name.startswith("_")
+    expand1 = rule.options.expand1 and not rule.alias
+
+    def reduce(s):
+        children: list = []
+        for i, spliced, add_none in include:
+            if add_none:
+                children += [None] * add_none
+            if spliced:
+                if not children and type(s[i]) is _Flat:
+                    children = s[i]  # a left-recursive repetition grows in place
+                else:
+                    children += s[i]
+            else:
+                children.append(s[i])
+        if trailing:
+            children += [None] * trailing
+        if inline:
+            return children if type(children) is _Flat else _Flat(children)
+        if expand1 and len(children) == 1:
+            return children[0]
+        return _positions(method, children)
+
+    return reduce
+
+
+def _fast(b: _ToAst) -> dict:
+    """Reductions written out for the rules every layer goes through (each returns what `_generic`
+    would, without its scans): by rule name (or alias) and the names of its symbols."""
+    Arg, Num, Span_ = A.Arg, A.Num, Span
+
+    def tspan(tok):
+        return Span_(b.file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def number(tok, digits, sp):
+        return int(digits) if len(digits) <= 30 else _int(b.file, digits, sp)
+
+    def arg_dims(s):
+        tok = s[0]
+        sp = tspan(tok)
+        return Arg("pos", None, A.Dims(b._dims_values(tok, sp), sp), None, sp)
+
+    def arg_int(s):
+        tok = s[0]
+        sp = tspan(tok)
+        return Arg("pos", None, Num(number(tok, tok, sp), sp), None, sp)
+
+    def arg_channels(s):
+        tok = s[0]
+        sp = tspan(tok)
+        return Arg("out", "out", Num(number(tok, tok[1:], sp), sp), None, sp)
+
+    def arg_padding(s):
+        tok = s[0]
+        sp = tspan(tok)
+        return Arg("pad", "padding", Num(number(tok, tok[1:], sp), sp), None, sp)
+
+    def arg_name(s):
+        tok = s[0]
+        sp = tspan(tok)
+        name = str(tok)
+        return Arg("flag", name, A.Name(name, sp), None, sp)
+
+    def layer_bare(s):
+        tok = s[0]
+        if tok in KEYWORDS:
+            b._not_keyword(tok)
+        sp = tspan(tok)
+        return A.Layer(str(tok), (), sp, sp)
+
+    def layer_args(s):
+        tok, args = s
+        if tok in KEYWORDS:
+            b._not_keyword(tok)
+        end = args[-1].span
+        return A.Layer(str(tok), tuple(args), Span_(b.file, tok.line, tok.column, end.end_line, end.end_col),
+                       tspan(tok))
+
+    def flat_first(s):
+        return _Flat(s)
+
+    def flat_more(s):
+        flat = s[0]
+        flat.append(s[1])
+        return flat
+
+    def chain_more(s):  # `> item`: the items only (a chain's span runs from its first item to its last)
+        return _Flat((s[1],))
+
+    def chain_more_more(s):
+        flat = s[0]
+        flat.append(s[2])
+        return flat
+
+    def chain_one(s):
+        item = s[0]
+        return A.Chain((item,), item.span)
+
+    def chain_many(s):
+        first, rest = s
+        a, z = first.span, rest[-1].span
+        rest.insert(0, first)
+        return A.Chain(tuple(rest), Span_(b.file, a.line, a.col, z.end_line, z.end_col))
+
+    def statement(s):
+        chain = s[0]
+        return A.Statement(chain, chain.span)
+
+    def stmts_first(s):  # `_stmt _sep+`
+        return _Flat((s[0],))
+
+    def stmts_more(s):  # `__start_star_1 _stmt _sep+`
+        flat = s[0]
+        flat.append(s[1])
+        return flat
+
+    def nothing(s):
+        return None
+
+    def no_seps(s):  # `_sep+`: nothing of it reaches a node (a separator is never the first or last token of one)
+        return ()
+
+    def first_child(s):
+        return s[0]
+
+    def start(symbols):
+        def reduce(s):
+            stmts = []
+            for sym, v in zip(symbols, s, strict=True):
+                if sym == "_stmt":
+                    stmts.append(v)
+                elif sym == "__start_star_1":
+                    stmts += v
+            return A.Program(b.file, tuple(st.value if type(st) is _Pos else st for st in stmts))
+        return reduce
+
+    return {
+        ("arg_dims", ("DIMS",)): arg_dims,
+        ("arg_int", ("INT",)): arg_int,
+        ("arg_channels", ("XNUM",)): arg_channels,
+        ("arg_padding", ("PNUM",)): arg_padding,
+        ("arg_name", ("NAME",)): arg_name,
+        ("layer", ("NAME",)): layer_bare,
+        ("layer", ("NAME", "__defaults_star_3")): layer_args,
+        ("__defaults_star_3", ("layer_arg",)): flat_first,
+        ("__defaults_star_3", ("__defaults_star_3", "layer_arg")): flat_more,
+        ("__chain_star_7", ("MORETHAN", "item")): chain_more,
+        ("__chain_star_7", ("__chain_star_7", "MORETHAN", "item")): chain_more_more,
+        ("chain", ("item",)): chain_one,
+        ("chain", ("item", "__chain_star_7")): chain_many,
+        ("statement", ("chain",)): statement,
+        ("_sep", ("_SEMI",)): nothing,
+        ("_sep", ("_NL",)): nothing,
+        ("__start_plus_0", ("_sep",)): no_seps,
+        ("__start_plus_0", ("__start_plus_0", "_sep")): no_seps,
+        ("__start_star_1", ("_stmt", "__start_plus_0")): stmts_first,
+        ("__start_star_1", ("__start_star_1", "_stmt", "__start_plus_0")): stmts_more,
+        ("_stmt", None): first_child,
+        ("start", None): start,
+    }
+
+
+def _reductions(rules: list, b: _ToAst) -> dict:
+    """The function each rule's reduction calls, by rule: Lark's own callbacks, the transformer's
+    wrapper and `_positions` cost more than the AST's nodes; for the common rules `_fast` does the
+    same work directly, and `_generic` does the rest. `?rule`s with one child pass it on."""
+    fast = _fast(b)
+    out = {}
+    for rule in rules:
+        name = rule.alias or rule.origin.name
+        symbols = tuple(sym.name for sym in rule.expansion)
+        f = fast.get((name, symbols))
+        if f is None and (name, None) in fast:
+            f = fast[(name, None)]
+            if name == "start":
+                f = f(symbols)
+        if f is None and rule.options.expand1 and not rule.alias and len(symbols) == 1 \
+                and not rule.options.empty_indices and not symbols[0].startswith("_"):
+            f = fast[("_stmt", None)]  # `?item: layer`: the child itself
+        if f is None:
+            method = getattr(b, name, None)
+            if method is None and not rule.origin.name.startswith("_") and not (
+                    rule.options.expand1 and len(symbols) == 1):
+                raise AssertionError(f"no method for the rule {name}")  # a grammar change without its method
+            f = _generic(rule, method)
+        out[rule] = f
+    return out
