@@ -108,6 +108,90 @@ def _parser() -> Lark:
     return lark
 
 
+# The optional accelerator (`pip install netdsl[fast]`): lark-cython, Lark's lexer and LALR loop
+# compiled, driving the same parse table and the same reductions. Its tokens are no `str`: the
+# reductions read `token.value`, and `_generic` hands the rules' methods Lark tokens.
+if os.environ.get("NETDSL_NO_ACCEL"):
+    _lc = _CyToken = None
+else:
+    try:
+        from lark_cython import lark_cython as _lc
+    except ImportError:
+        _lc = None
+    _CyToken = getattr(_lc, "Token", None)
+
+
+def _lark_token(tok) -> Token:
+    if isinstance(tok, Token):
+        return tok
+    return Token(tok.type, tok.value, tok.start_pos, tok.line, tok.column, tok.end_line, tok.end_column, tok.end_pos)
+
+
+@functools.lru_cache(maxsize=1)
+def _accelerated():
+    """The same parser on lark-cython (None when it is not installed or does not load): returns
+    (parser, its lexer). Any failure while it parses, a syntax error included, hands the text to
+    `_parser()`, which raises the error (so every message comes from one parser)."""
+    if _lc is None:
+        return None
+
+    class JoiningLexer(_lc.ContextualLexer):
+        """The contextual lexer with `_LineJoiner`'s rule (lark-cython takes no post-lexer)."""
+
+        def next_token(self, lexer_state, parser_state):
+            while True:
+                tok = _lc.ContextualLexer.next_token(self, lexer_state, parser_state)
+                kind = tok.type
+                if kind == "_NL":
+                    prev = self.prev
+                    if self.depth > 0 or prev in _CONTINUES or prev is None or prev == "_NL":
+                        continue
+                elif kind in _OPEN:
+                    self.depth += 1
+                elif kind in _CLOSE:
+                    self.depth = max(self.depth - 1, 0)
+                self.prev = kind
+                return tok
+
+    lexers = []
+
+    def lexer(conf, states, always_accept=()):
+        lx = JoiningLexer(conf, states, _LineJoiner.always_accept)
+        lx.depth, lx.prev = 0, None
+        lexers.append(lx)
+        return lx
+
+    class LALR(_lc_plugins()["LALR_Parser"]):
+        def __init__(self, parser_conf, debug=False, strict=False):
+            parser_conf.callbacks = _reductions(list(parser_conf.callbacks), _BUILDER)
+            super().__init__(parser_conf, debug=debug)
+
+        @classmethod
+        def deserialize(cls, data, memo, callbacks, debug=False):
+            return super().deserialize(data, memo, _reductions(list(callbacks), _BUILDER), debug)
+
+    options = dict(parser="lalr", lexer="contextual", keep_all_tokens=True, maybe_placeholders=True, start="start",
+                   _plugins=dict(_lc_plugins(), ContextualLexer=lexer, LALR_Parser=LALR))
+    try:
+        lark = Lark(sources.grammar_text(), **options)
+        # Rule names as plain `str`: the compiled loop looks each reduced rule's name up in the table,
+        # and a Lark `Token` as key compares through its Python `__eq__` (a fifth of the parse time)
+        for row in lark.parser.parser._parse_table.states.values():
+            for _action, arg in row.values():
+                if not isinstance(arg, int):
+                    arg.origin.name = str.__str__(arg.origin.name)
+        lark.parse("input 1\n")  # a version of lark-cython that does not fit this Lark fails here
+    except Exception:  # noqa: BLE001 - the plain parser does the work
+        return None
+    return lark, lexers[-1]
+
+
+def _lc_plugins() -> dict:
+    import lark_cython
+
+    return lark_cython.plugins
+
+
 _PARSING = threading.Lock()  # the parser's transformer holds the state of one parse
 
 
@@ -137,10 +221,22 @@ def parse(text: str, file: str = "<string>") -> A.Program:
         text = text[1:]
     text = blank_comments(text)
     parser = _parser()
+    fast = _accelerated()
     with _PARSING:
-        _BUILDER.start_file(file)
         try:
-            program = parser.parse(text)
+            program = None
+            if fast is not None:
+                _BUILDER.start_file(file)
+                fast[1].depth, fast[1].prev = 0, None
+                try:
+                    program = fast[0].parse(text)
+                except NetdslError:
+                    raise
+                except Exception:  # noqa: BLE001 - a syntax error (or a fault of the accelerator): see below
+                    program = None
+            if program is None:
+                _BUILDER.start_file(file)
+                program = parser.parse(text)
             braced = _BUILDER.braced
         except UnexpectedInput as e:
             raise _syntax_error(e, text, file) from None
@@ -732,8 +828,8 @@ class _ToAst:
         span = _tspan(self.file, tok)
         return A.Dims(self._dims_values(tok, span), span)
 
-    def _dims_values(self, tok: Token, span: Span) -> tuple[int, ...]:
-        parts = tok.split("x")
+    def _dims_values(self, text: str, span: Span) -> tuple[int, ...]:
+        parts = text.split("x")
         if max(map(len, parts)) > 30:
             return tuple(_int(self.file, p, span) for p in parts)
         return tuple(map(int, parts))
@@ -1025,6 +1121,8 @@ def _generic(rule, method):
             return children if type(children) is _Flat else _Flat(children)
         if expand1 and len(children) == 1:
             return children[0]
+        if _CyToken is not None:  # the accelerator's tokens are no `str`: the rule's method gets Lark's
+            children = [_lark_token(c) if type(c) is _CyToken else c for c in children]
         return _positions(method, children)
 
     return reduce
@@ -1038,48 +1136,49 @@ def _fast(b: _ToAst) -> dict:
     def tspan(tok):
         return Span_(b.file, tok.line, tok.column, tok.end_line, tok.end_column)
 
-    def number(tok, digits, sp):
+    def number(digits, sp):
         return int(digits) if len(digits) <= 30 else _int(b.file, digits, sp)
 
     def arg_dims(s):
         tok = s[0]
         sp = tspan(tok)
-        return Arg("pos", None, A.Dims(b._dims_values(tok, sp), sp), None, sp)
+        return Arg("pos", None, A.Dims(b._dims_values(tok.value, sp), sp), None, sp)
 
     def arg_int(s):
         tok = s[0]
         sp = tspan(tok)
-        return Arg("pos", None, Num(number(tok, tok, sp), sp), None, sp)
+        return Arg("pos", None, Num(number(tok.value, sp), sp), None, sp)
 
     def arg_channels(s):
         tok = s[0]
         sp = tspan(tok)
-        return Arg("out", "out", Num(number(tok, tok[1:], sp), sp), None, sp)
+        return Arg("out", "out", Num(number(tok.value[1:], sp), sp), None, sp)
 
     def arg_padding(s):
         tok = s[0]
         sp = tspan(tok)
-        return Arg("pad", "padding", Num(number(tok, tok[1:], sp), sp), None, sp)
+        return Arg("pad", "padding", Num(number(tok.value[1:], sp), sp), None, sp)
 
     def arg_name(s):
-        tok = s[0]
-        sp = tspan(tok)
-        name = str(tok)
+        name = s[0].value
+        sp = tspan(s[0])
         return Arg("flag", name, A.Name(name, sp), None, sp)
 
     def layer_bare(s):
         tok = s[0]
-        if tok in KEYWORDS:
-            b._not_keyword(tok)
+        name = tok.value
+        if name in KEYWORDS:
+            b._not_keyword(_lark_token(tok))
         sp = tspan(tok)
-        return A.Layer(str(tok), (), sp, sp)
+        return A.Layer(name, (), sp, sp)
 
     def layer_args(s):
         tok, args = s
-        if tok in KEYWORDS:
-            b._not_keyword(tok)
+        name = tok.value
+        if name in KEYWORDS:
+            b._not_keyword(_lark_token(tok))
         end = args[-1].span
-        return A.Layer(str(tok), tuple(args), Span_(b.file, tok.line, tok.column, end.end_line, end.end_col),
+        return A.Layer(name, tuple(args), Span_(b.file, tok.line, tok.column, end.end_line, end.end_col),
                        tspan(tok))
 
     def flat_first(s):
