@@ -936,29 +936,11 @@ class _ToAst:
         self._not_keyword(c[0])
         return A.Name(str(c[0]), _tspan(self.file, c[0]))
 
-    # right-recursive block elements -> linked cells; flattened (iteratively) in `block`
-    def bend(self, meta, c):
-        return (c[0], None, None)
-
-    def bchain(self, meta, c):
-        return (c[0], ">", c[1])
-
-    def bbranch(self, meta, c):
-        return (c[0], "|", c[1])
-
-    def block(self, meta, c):
-        name, opts, cell = c[0], c[1] or (), c[2]
+    def block(self, meta, c):  # `belems`: the branches as lists of items (see `_fast`)
+        name, opts, branches = c[0], c[1] or (), c[2]
         self._not_keyword(name)
-        branches: list[tuple] = []
-        current: list = []
-        while cell is not None:
-            item, sep, rest = cell
-            current.append(item)
-            if sep != ">":
-                branches.append(tuple(current))
-                current = []
-            cell = rest
-        block = A.Block(str(name), tuple(branches), self._s(meta), _tspan(self.file, name), tuple(opts))
+        branches = tuple(map(tuple, branches))
+        block = A.Block(str(name), branches, self._s(meta), _tspan(self.file, name), tuple(opts))
         return self._nest(block, [i for b in branches for i in b], meta)
 
     def _nest(self, node, children, meta):
@@ -1228,6 +1210,19 @@ def _fast(b: _ToAst) -> dict:
     def first_child(s):
         return s[0]
 
+    def branches_first(s):  # a block's elements: a list of branches, each a list of items
+        return [[s[0]]]
+
+    def branches_chain(s):  # `belems > item`
+        branches = s[0]
+        branches[-1].append(s[2])
+        return branches
+
+    def branches_new(s):  # `belems | item`
+        branches = s[0]
+        branches.append([s[2]])
+        return branches
+
     def start(symbols):
         def reduce(s):
             stmts = []
@@ -1254,6 +1249,9 @@ def _fast(b: _ToAst) -> dict:
         ("chain", ("item",)): chain_one,
         ("chain", ("item", "__chain_star_7")): chain_many,
         ("statement", ("chain",)): statement,
+        ("bfirst", ("item",)): branches_first,
+        ("bchain", ("belems", "MORETHAN", "item")): branches_chain,
+        ("bbranch", ("belems", "VBAR", "item")): branches_new,
         ("_sep", ("_SEMI",)): nothing,
         ("_sep", ("_NL",)): nothing,
         ("__start_plus_0", ("_sep",)): no_seps,
