@@ -111,14 +111,11 @@ def _parser() -> Lark:
 # The optional accelerator (`pip install netdsl[fast]`): lark-cython, Lark's lexer and LALR loop
 # compiled, driving the same parse table and the same reductions. Its tokens are no `str`: the
 # reductions read `token.value`, and `_generic` hands the rules' methods Lark tokens.
-if os.environ.get("NETDSL_NO_ACCEL"):
-    _lc = _CyToken = None
-else:
-    try:
-        from lark_cython import lark_cython as _lc
-    except ImportError:
-        _lc = None
-    _CyToken = getattr(_lc, "Token", None)
+_CyToken = None  # lark-cython's token class, once the accelerated parser is built
+
+
+# Texts shorter than this take the plain parser (building the accelerated one costs more than it saves).
+_ACCELERATE_FROM = 50_000
 
 
 def _lark_token(tok) -> Token:
@@ -132,7 +129,13 @@ def _accelerated():
     """The same parser on lark-cython (None when it is not installed or does not load): returns
     (parser, its lexer). Any failure while it parses, a syntax error included, hands the text to
     `_parser()`, which raises the error (so every message comes from one parser)."""
-    if _lc is None:
+    global _CyToken
+    if os.environ.get("NETDSL_NO_ACCEL"):
+        return None
+    try:
+        import lark_cython
+        from lark_cython import lark_cython as _lc
+    except ImportError:
         return None
 
     class JoiningLexer(_lc.ContextualLexer):
@@ -161,7 +164,7 @@ def _accelerated():
         lexers.append(lx)
         return lx
 
-    class LALR(_lc_plugins()["LALR_Parser"]):
+    class LALR(lark_cython.plugins["LALR_Parser"]):
         def __init__(self, parser_conf, debug=False, strict=False):
             parser_conf.callbacks = _reductions(list(parser_conf.callbacks), _BUILDER)
             super().__init__(parser_conf, debug=debug)
@@ -171,25 +174,23 @@ def _accelerated():
             return super().deserialize(data, memo, _reductions(list(callbacks), _BUILDER), debug)
 
     options = dict(parser="lalr", lexer="contextual", keep_all_tokens=True, maybe_placeholders=True, start="start",
-                   _plugins=dict(_lc_plugins(), ContextualLexer=lexer, LALR_Parser=LALR))
+                   _plugins=dict(lark_cython.plugins, ContextualLexer=lexer, LALR_Parser=LALR))
     try:
-        lark = Lark(sources.grammar_text(), **options)
+        try:
+            lark = Lark(sources.grammar_text(), cache=True, **options)
+        except OSError:
+            lark = Lark(sources.grammar_text(), **options)
         # Rule names as plain `str`: the compiled loop looks each reduced rule's name up in the table,
         # and a Lark `Token` as key compares through its Python `__eq__` (a fifth of the parse time)
         for row in lark.parser.parser._parse_table.states.values():
             for _action, arg in row.values():
                 if not isinstance(arg, int):
                     arg.origin.name = str.__str__(arg.origin.name)
+        _CyToken = _lc.Token
         lark.parse("input 1\n")  # a version of lark-cython that does not fit this Lark fails here
     except Exception:  # noqa: BLE001 - the plain parser does the work
         return None
     return lark, lexers[-1]
-
-
-def _lc_plugins() -> dict:
-    import lark_cython
-
-    return lark_cython.plugins
 
 
 _PARSING = threading.Lock()  # the parser's transformer holds the state of one parse
@@ -221,8 +222,8 @@ def parse(text: str, file: str = "<string>") -> A.Program:
         text = text[1:]
     text = blank_comments(text)
     parser = _parser()
-    fast = _accelerated()
     with _PARSING:
+        fast = _accelerated() if len(text) >= _ACCELERATE_FROM else None
         try:
             program = None
             if fast is not None:
