@@ -1,8 +1,10 @@
 """Parse: `.net` text -> `ast.Program`.
 
 One cached LALR parser (contextual lexer), a post-lexer for line continuation, and the AST built
-during the parse: `_ToAst` is the parser's transformer, each rule's method called as the rule is
-reduced, with a `Span` on every node (`_positions`); no parse tree is made. Comments are read as
+during the parse: the LALR loop calls one function per reduced rule (`_reductions`), written out
+for the rules every layer goes through (`_fast`), else a `_ToAst` method through `_positions`, with
+a `Span` on every node; no parse tree is made. lark-cython, when installed, runs the same parse
+compiled for large texts (`_accelerated`). Comments are read as
 blanks (`blank_comments`). Lark's exceptions are translated here, at one boundary, into
 `NetdslSyntaxError`; nothing Lark-specific leaves this module.
 """
