@@ -46,7 +46,7 @@ from .evaluate import CONCRETE, evaluate
 from .forward import NetNames, Op, aliases, statements
 from .ir import Net, Scope
 from .loops import _progression, compress
-from .names import RESERVED_PY, Names, attr, camel, file_text, safe_text
+from .names import GENERATED, RESERVED_PY, Names, attr, camel, file_text, safe_text
 from .symbolic import (
     AnyOf,
     Bin,
@@ -82,6 +82,15 @@ def helpers_used(texts) -> list[str]:
                 found.add(need)
                 todo.append(need)
     return [h for h in ops.HELPERS if h in found]
+
+
+def module_level_names() -> frozenset[str]:
+    """Every name generated code defines or imports at module level besides the user's classes and
+    factory: Python's words, the imports, the weight loader, `x`, and each helper's top-level `def`s and
+    `class`es (`Join`, `sample_columns`, `drop_path_mean`), emitted or not. Class, factory and parameter
+    names are allocated around all of them."""
+    defined = {m for h in ops.HELPERS.values() for m in re.findall(r"^(?:def|class)\s+(\w+)", h.source, re.M)}
+    return RESERVED_PY | GENERATED | frozenset(ops.HELPERS) | frozenset(defined)
 
 
 # ------------------------------------------------------------------------ lowering
@@ -148,7 +157,7 @@ class Lowerer:
         # placeholder, one per distinct class text (a "variant"), in order of first use
         self.variants: dict[tuple, Variant] = {}  # placeholder -> variant
         self.records: dict[Span, list] = {}  # Name span -> ["safe"/"unsafe"/("call", define, param)]
-        self.global_names = Names()
+        self.global_names = Names(module_level_names())
         self.define_types = self._define_types()
         self.consumers = {n: list(self.g.successors(n)) for n in self.g.nodes}
         # whether each residual shortcut (by where it is written) projects, over all its instances:
@@ -186,7 +195,7 @@ class Lowerer:
     # ---- helpers
     def _factory_name(self) -> str:
         stem = self.net.name if self.net.name.isidentifier() else "net"
-        n = Names(RESERVED_PY | set(self.global_names.taken))
+        n = Names(self.global_names.reserved | self.global_names.taken)
         name = n.take(stem if n.ok(stem) else stem + "_net", sep="_")
         self.global_names.taken.add(name)
         return name
@@ -296,7 +305,7 @@ class Lowerer:
         model.init.extend(weights.freeze(self.net))
         r = self.report
         header = self._header(r)
-        outputs = (self.outputs_name, ["logits", *net.aux_outputs]) if self.outputs_name else None
+        outputs = (self.outputs_name, self._output_fields()) if self.outputs_name else None
         helpers = helpers_used(stmt_key(st) for c in [*classes, model] for st in (*c.init, *c.forward))
         uses_torch = any(re.search(r"\btorch\.", stmt_key(st)) for c in [*classes, model] for st in c.forward) or any(
             ops.HELPERS[h].uses_torch for h in helpers)
@@ -304,6 +313,12 @@ class Lowerer:
                          network=model, helpers=[ops.HELPERS[h].source for h in helpers], outputs=outputs,
                          uses_torch=uses_torch, ordered_dict=self.ordered_dict,
                          replaced=tuple(replaced_paths(self.net)))
+
+    def _output_fields(self) -> list[str]:
+        """The namedtuple's fields: `logits` for the main output (another name if an `aux` output has
+        it: `aux logits = ...`), then the aux outputs by name."""
+        aux = list(self.net.aux_outputs)
+        return [Names(RESERVED_PY, aux).take("logits", sep="_"), *aux]
 
     def _nameable(self, k: str) -> bool:
         return k.isidentifier() and k not in RESERVED_PY and not k.startswith("_")
@@ -839,7 +854,7 @@ class Lowerer:
         params = [p.name for p in d.params if p.name in scope.define_args] if d else []
         if d is None or set(params) != set(scope.define_args):
             params, d = [], None
-        pynames = Names(RESERVED_PY | set(self.global_names.taken))
+        pynames = Names(self.global_names.reserved | self.global_names.taken)
         pymap = {p: pynames.take(p, sep="_") for p in params}
         ext, in_names = self.inputs_of(scope)
         chvars = self._channel_vars(scope, ext, in_names, {*pymap.values(), *self.global_vars})
@@ -1042,7 +1057,9 @@ class Lowerer:
 
     # ---- forward
     def _names_of_net(self) -> NetNames:
-        return NetNames(taken=frozenset(self.global_names.taken), aux_outputs=self.net.aux_outputs,
+        # a forward's variables avoid every module-level name it may read (a helper, a class), not its input `x`
+        module_level = (self.global_names.reserved - {"x"}) | self.global_names.taken
+        return NetNames(taken=frozenset(module_level), aux_outputs=self.net.aux_outputs,
                         shape_of=lambda n: self.node(n)["shape"], outputs_name=self.outputs_name,
                         sample_columns=self.sample_columns)
 

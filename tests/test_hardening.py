@@ -847,3 +847,54 @@ def test_environment_is_read_at_use_not_at_import():
     res = subprocess.run([sys.executable, "-c", "import netdsl.sources, netdsl.cli"], capture_output=True, text=True,
                          env={**ENV, "NETDSL_MAX_FILE_BYTES": "abc"}, timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+# ------------------------------------------------------------------ 13. user names apart from generated names
+
+# Each program names something as generated code names its own things: the input `x` of every forward,
+# the helpers (`Join`, `sample_columns`, `DropPath`, `drop_path_mean`, `LayerNorm2d`), the imports and
+# the weight loader, the factory (a define parameter named like the network), the namedtuple's fields.
+GENERATED_NAMES = {
+    "network_x": ("network x\ninput 3x8x8\nconv 3x3 x4 > relu > conv 3x3 x4\n", "a.net"),
+    "file_x": ("input 3x8x8\nconv 3x3 x4 > relu\n", "x.net"),
+    "define_param_named_like_the_network": ("network t(c=4)\ninput 3x8x8\ndefine a(t, c) = conv 3x3 p1 out=(c * t) "
+                                            "> relu\na(1, c) > a(2, 4)\n", "a.net"),
+    "network_Join": ("network Join\ninput 3x8x8\njoin(droppath=0.1)<conv 3x3 p1 x3 | id> > conv 3x3 x4\n", "a.net"),
+    "define_Join_with_global_droppath": ("input 3x8x8\ndefine join_(c) = join(droppath=0.1, global_droppath=0.5)<"
+                                         "conv 3x3 p1 out=(c) | id>\ndefine Join(c) = join_(c)\nJoin(3) > Join(3)\n",
+                                         "a.net"),
+    "stage_sample_columns": ("network n\ninput 3x8x8\nsample_columns = join(global_droppath=0.5)<conv 3x3 p1 x3 | "
+                             "id>\nrelu\n", "a.net"),
+    "define_DropPath": ("input 3x8x8\ndefine DropPath(c) = residual(droppath=0.1)<conv 3x3 p1 out=(c)>\n"
+                        "DropPath(3) > DropPath(3)\n", "a.net"),
+    "network_drop_path_mean": ("network drop_path_mean\ninput 3x8x8\nresidual(droppath=0.2)<conv 3x3 p1 x3> > "
+                               "mean<id | relu>\n", "a.net"),
+    "define_LayerNorm2d": ("input 3x8x8\ndefine LayerNorm2d(c) = conv 1x1 out=(c) > layernorm\n"
+                           "LayerNorm2d(4) > LayerNorm2d(4)\n", "a.net"),
+    "network__load_weights": ("network _load_weights\ninput 3x8x8\nconv 3x3 x4\n", "a.net"),
+    "network_OrderedDict": ("network OrderedDict\ninput 3x8x8\nconv 3x3 x4 @\"a-b\" > relu\n", "a.net"),
+    "aux_main": ("input 3x8x8\nconv 3x3 x4\naux main = gap > flatten > linear 3\ngap > flatten > linear 5\n",
+                 "a.net"),
+    "aux_logits": ("input 3x8x8\nconv 3x3 x4\naux logits = gap > flatten > linear 3\ngap > flatten > linear 5\n",
+                   "a.net"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED_NAMES))
+def test_user_names_never_clash_with_generated_names(name):
+    """Compiled, executed as a module, built and run in training and in evaluation: no NameError,
+    no helper replaced by a user's class, no duplicate namedtuple field."""
+    torch = _torch()
+    text, file = GENERATED_NAMES[name]
+    source = netdsl.compiles(text, name=file)
+    namespace: dict = {}
+    exec(compile(source, file, "exec"), namespace)  # noqa: S102 - our own generated code
+    defined = re.findall(r"^(?:class|def) (\w+)", source, re.M)
+    assert len(defined) == len(set(defined)), sorted(defined)  # one definition per module-level name
+    model = netdsl.loads(text, name=file).train()
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 8, 8))
+        outs = out if isinstance(out, tuple) else (out,)
+        assert all(o.shape[0] == 2 for o in outs)
+        model.eval()
+        assert model(torch.zeros(2, 3, 8, 8)).shape[0] == 2
