@@ -191,6 +191,8 @@ class Lowerer:
         self.sample_columns = self._joins()
         self.no_merge = no_merge
         self.ordered_dict = False  # an nn.Sequential with written names: `from collections import OrderedDict`
+        self._order: list[int] | None = None  # `nodes_of`: the op nodes in depth-first order, each scope's slice
+        self._slices: dict[int, tuple[int, int]] = {}
 
     # ---- helpers
     def _factory_name(self) -> str:
@@ -359,7 +361,7 @@ class Lowerer:
     # ---- one class
     def build_class(self, scope: Scope, ctx: _Ctx, inputs: list[tuple[int, str]], kind: str) -> _Built:
         members = [self.resolve(m) for m in scope.members]
-        ctx.own_nodes = list(scope.nodes())
+        ctx.own_nodes = list(self.nodes_of(scope))
         ctx.taken = {self._member_name(m) for m in members} - {None}
         for m in members:
             if not isinstance(m, Scope) and self.node(m).get("name"):
@@ -457,6 +459,15 @@ class Lowerer:
         return [*head, For(i, Call("range", (Raw(str(start)), ctx.code(count + start))),
                            [Expr(Call("self.add_module", (name, run[0].value)))])]
 
+    def nodes_of(self, scope: Scope) -> list[int]:
+        """`scope.nodes()`, from one walk of the whole scope tree: every scope's op nodes are a slice of
+        the tree's depth-first order. Walking each scope's subtree at each use cost the square of the
+        nesting depth (a recursive define 900 deep: seconds)."""
+        if self._order is None:
+            self._order, self._slices = _depth_first_slices(self.net.root)
+        where = self._slices.get(id(scope))
+        return self._order[where[0]:where[1]] if where is not None else list(scope.nodes())
+
     def resolve(self, m):
         """A member as generated: a named stage holding a single layer or module is that layer or module."""
         from .layout import flatten_members
@@ -473,7 +484,7 @@ class Lowerer:
     def resolve_tensor(self, scope: Scope) -> int:
         out = scope.output
         if out is None:
-            nodes = list(scope.nodes())
+            nodes = self.nodes_of(scope)
             out = nodes[-1] if nodes else scope.input
         return out
 
@@ -484,7 +495,7 @@ class Lowerer:
 
     def ext_inputs(self, scope: Scope) -> list[int]:
         """The tensors a scope reads from outside, in order of first use."""
-        nodes = list(scope.nodes())
+        nodes = self.nodes_of(scope)
         inside = set(nodes)
         ext: list[int] = []
         for n in nodes:
@@ -527,7 +538,7 @@ class Lowerer:
         if not isinstance(m, Scope):
             self.layer(ctx, m)
             return
-        nodes = list(m.nodes())
+        nodes = self.nodes_of(m)
         if not nodes:  # nothing of its own (an `id` body): the output is the input
             return
         if m.kind != "define" and not m.sequential and self._trivial(m):
@@ -549,7 +560,7 @@ class Lowerer:
 
     def aux_inside(self, scope: Scope) -> list[int]:
         """Train-only outputs (`aux`) produced inside a scope: its class returns them too."""
-        nodes = set(scope.nodes())
+        nodes = set(self.nodes_of(scope))
         return [n for n in self.net.aux_outputs.values() if n in nodes and n != self.resolve_tensor(scope)]
 
     def _trivial(self, scope: Scope) -> bool:
@@ -795,7 +806,7 @@ class Lowerer:
                    used=ctx.used, lost=ctx.lost, assume=ctx.assume)
         for m in (self.resolve(x) for x in scope.members):
             if isinstance(m, Scope):
-                if not list(m.nodes()):
+                if not self.nodes_of(m):
                     continue
                 code, out_sym = self.submodule(sub, m)
                 sub.chan[self.resolve_tensor(m)] = out_sym
@@ -1072,6 +1083,24 @@ class Lowerer:
         return False
 
 # ------------------------------------------------------------------------ small helpers
+
+
+def _depth_first_slices(root: Scope) -> tuple[list[int], dict[int, tuple[int, int]]]:
+    """The op nodes under `root` in order (as `Scope.nodes`), and for each scope (by id) the slice of
+    that list that holds its own nodes; one walk with an explicit stack."""
+    order: list[int] = []
+    slices: dict[int, tuple[int, int]] = {}
+    stack: list = [root]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, tuple):  # leaving a scope
+            slices[id(x[0])] = (x[1], len(order))
+        elif isinstance(x, Scope):
+            stack.append((x, len(order)))
+            stack.extend(reversed(x.children))
+        else:
+            order.append(x)
+    return order, slices
 
 
 _WORDS = {"==": "is", "!=": "is_not", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "and": "and", "or": "or",

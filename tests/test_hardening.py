@@ -804,6 +804,29 @@ def test_deep_recursion_checks_and_compiles():
     assert "class F" in netdsl.compiles(nested, name="nested.net")
 
 
+def test_lowering_walks_the_scope_tree_once(monkeypatch):
+    """The lowering reads each scope's op nodes from one depth-first walk, not a walk of the scope's
+    subtree at each use (the square of the nesting depth: 900 nested define calls took seconds)."""
+    from netdsl import ir
+    from netdsl.limits import Limits
+    from netdsl.pipeline import front_end, generate
+
+    text = "input 3x8x8\ndefine f(n) = if n == 0 then relu else seq<relu > f(n - 1)>\nf(300)\n"
+    r = front_end(text, "deep.net", limits=Limits(max_depth=1000))
+    visits = [0]
+    real = ir.Scope.nodes
+
+    def counting(self):
+        for x in real(self):
+            visits[0] += 1
+            yield x
+
+    monkeypatch.setattr(ir.Scope, "nodes", counting)
+    source = generate(r)
+    assert "class F" in source
+    assert visits[0] <= 10 * len(r.net.op_nodes()), visits[0]  # 227,556 before
+
+
 def test_nesting_beyond_the_limit_is_located():
     text = "input 3x8x8\ndefine f(n) = if n == 0 then relu else relu > f(n - 1)\nf(3000)\n"
     from netdsl.limits import Limits
