@@ -712,6 +712,29 @@ def test_blanked_comments_keep_every_position():
     assert len(blanked) == len(text)
 
 
+@pytest.mark.parametrize("where", ["pipeline.front_end_file", "pipeline.generate"])
+def test_out_of_memory_is_one_line_and_keeps_the_old_file(guarded, capsys, monkeypatch, where):
+    """A MemoryError (an input too large for `ulimit -v`) is reported as one line, exit 2, not a traceback;
+    the file given with -o is not touched."""
+    import importlib
+
+    module, name = where.split(".")
+
+    def exhausted(*a, **kw):
+        raise MemoryError
+
+    monkeypatch.setattr(importlib.import_module(f"netdsl.{module}"), name, exhausted)
+    target = guarded / "x.py"
+    target.write_text("old")
+    for args in (["check", "lenet5"], ["compile", "lenet5", "-o", str(target)]):
+        code, out, err = run(args, capsys)
+        if name == "generate" and args[0] == "check":
+            assert code == 0
+            continue
+        _one_line_usage_error(code, out, err, "out of memory", "`ulimit -v`")
+    assert target.read_text() == "old" and [p.name for p in guarded.iterdir()] == ["x.py"]
+
+
 def test_errors_after_long_runs_are_located():
     with pytest.raises(NetdslError) as e:
         netdsl.checks("input 3x8x8\n" + "# c\n" * 50_000 + ";" * 50_000 + "\nrelu >>\n", name="r.net")
