@@ -651,6 +651,13 @@ def main(argv: list[str] | None = None) -> int:
         # the status of a process ended by SIGPIPE
         _stdout_to_devnull()
         return 128 + getattr(signal, "SIGPIPE", 13)
+    except MemoryError:
+        if debug:
+            raise
+    # only after a MemoryError: leaving its `except` dropped the traceback, and with it what the run had built
+    _err("netdsl: out of memory: the input needs more than this machine (or its limit, `ulimit -v`) allows; "
+         "a file given with -o is left as it was")
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

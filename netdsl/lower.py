@@ -46,7 +46,7 @@ from .evaluate import CONCRETE, evaluate
 from .forward import NetNames, Op, aliases, statements
 from .ir import Net, Scope
 from .loops import _progression, compress
-from .names import RESERVED_PY, Names, attr, camel, file_text, safe_text
+from .names import GENERATED, RESERVED_PY, Names, attr, camel, file_text, safe_text
 from .symbolic import (
     AnyOf,
     Bin,
@@ -82,6 +82,15 @@ def helpers_used(texts) -> list[str]:
                 found.add(need)
                 todo.append(need)
     return [h for h in ops.HELPERS if h in found]
+
+
+def module_level_names() -> frozenset[str]:
+    """Every name generated code defines or imports at module level besides the user's classes and
+    factory: Python's words, the imports, the weight loader, `x`, and each helper's top-level `def`s and
+    `class`es (`Join`, `sample_columns`, `drop_path_mean`), emitted or not. Class, factory and parameter
+    names are allocated around all of them."""
+    defined = {m for h in ops.HELPERS.values() for m in re.findall(r"^(?:def|class)\s+(\w+)", h.source, re.M)}
+    return RESERVED_PY | GENERATED | frozenset(ops.HELPERS) | frozenset(defined)
 
 
 # ------------------------------------------------------------------------ lowering
@@ -148,7 +157,7 @@ class Lowerer:
         # placeholder, one per distinct class text (a "variant"), in order of first use
         self.variants: dict[tuple, Variant] = {}  # placeholder -> variant
         self.records: dict[Span, list] = {}  # Name span -> ["safe"/"unsafe"/("call", define, param)]
-        self.global_names = Names()
+        self.global_names = Names(module_level_names())
         self.define_types = self._define_types()
         self.consumers = {n: list(self.g.successors(n)) for n in self.g.nodes}
         # whether each residual shortcut (by where it is written) projects, over all its instances:
@@ -182,11 +191,13 @@ class Lowerer:
         self.sample_columns = self._joins()
         self.no_merge = no_merge
         self.ordered_dict = False  # an nn.Sequential with written names: `from collections import OrderedDict`
+        self._order: list[int] | None = None  # `nodes_of`: the op nodes in depth-first order, each scope's slice
+        self._slices: dict[int, tuple[int, int]] = {}
 
     # ---- helpers
     def _factory_name(self) -> str:
         stem = self.net.name if self.net.name.isidentifier() else "net"
-        n = Names(RESERVED_PY | set(self.global_names.taken))
+        n = Names(self.global_names.reserved | self.global_names.taken)
         name = n.take(stem if n.ok(stem) else stem + "_net", sep="_")
         self.global_names.taken.add(name)
         return name
@@ -296,7 +307,7 @@ class Lowerer:
         model.init.extend(weights.freeze(self.net))
         r = self.report
         header = self._header(r)
-        outputs = (self.outputs_name, ["logits", *net.aux_outputs]) if self.outputs_name else None
+        outputs = (self.outputs_name, self._output_fields()) if self.outputs_name else None
         helpers = helpers_used(stmt_key(st) for c in [*classes, model] for st in (*c.init, *c.forward))
         uses_torch = any(re.search(r"\btorch\.", stmt_key(st)) for c in [*classes, model] for st in c.forward) or any(
             ops.HELPERS[h].uses_torch for h in helpers)
@@ -304,6 +315,12 @@ class Lowerer:
                          network=model, helpers=[ops.HELPERS[h].source for h in helpers], outputs=outputs,
                          uses_torch=uses_torch, ordered_dict=self.ordered_dict,
                          replaced=tuple(replaced_paths(self.net)))
+
+    def _output_fields(self) -> list[str]:
+        """The namedtuple's fields: `logits` for the main output (another name if an `aux` output has
+        it: `aux logits = ...`), then the aux outputs by name."""
+        aux = list(self.net.aux_outputs)
+        return [Names(RESERVED_PY, aux).take("logits", sep="_"), *aux]
 
     def _nameable(self, k: str) -> bool:
         return k.isidentifier() and k not in RESERVED_PY and not k.startswith("_")
@@ -344,7 +361,7 @@ class Lowerer:
     # ---- one class
     def build_class(self, scope: Scope, ctx: _Ctx, inputs: list[tuple[int, str]], kind: str) -> _Built:
         members = [self.resolve(m) for m in scope.members]
-        ctx.own_nodes = list(scope.nodes())
+        ctx.own_nodes = list(self.nodes_of(scope))
         ctx.taken = {self._member_name(m) for m in members} - {None}
         for m in members:
             if not isinstance(m, Scope) and self.node(m).get("name"):
@@ -442,6 +459,15 @@ class Lowerer:
         return [*head, For(i, Call("range", (Raw(str(start)), ctx.code(count + start))),
                            [Expr(Call("self.add_module", (name, run[0].value)))])]
 
+    def nodes_of(self, scope: Scope) -> list[int]:
+        """`scope.nodes()`, from one walk of the whole scope tree: every scope's op nodes are a slice of
+        the tree's depth-first order. Walking each scope's subtree at each use cost the square of the
+        nesting depth (a recursive define 900 deep: seconds)."""
+        if self._order is None:
+            self._order, self._slices = _depth_first_slices(self.net.root)
+        where = self._slices.get(id(scope))
+        return self._order[where[0]:where[1]] if where is not None else list(scope.nodes())
+
     def resolve(self, m):
         """A member as generated: a named stage holding a single layer or module is that layer or module."""
         from .layout import flatten_members
@@ -458,7 +484,7 @@ class Lowerer:
     def resolve_tensor(self, scope: Scope) -> int:
         out = scope.output
         if out is None:
-            nodes = list(scope.nodes())
+            nodes = self.nodes_of(scope)
             out = nodes[-1] if nodes else scope.input
         return out
 
@@ -469,7 +495,7 @@ class Lowerer:
 
     def ext_inputs(self, scope: Scope) -> list[int]:
         """The tensors a scope reads from outside, in order of first use."""
-        nodes = list(scope.nodes())
+        nodes = self.nodes_of(scope)
         inside = set(nodes)
         ext: list[int] = []
         for n in nodes:
@@ -512,7 +538,7 @@ class Lowerer:
         if not isinstance(m, Scope):
             self.layer(ctx, m)
             return
-        nodes = list(m.nodes())
+        nodes = self.nodes_of(m)
         if not nodes:  # nothing of its own (an `id` body): the output is the input
             return
         if m.kind != "define" and not m.sequential and self._trivial(m):
@@ -534,7 +560,7 @@ class Lowerer:
 
     def aux_inside(self, scope: Scope) -> list[int]:
         """Train-only outputs (`aux`) produced inside a scope: its class returns them too."""
-        nodes = set(scope.nodes())
+        nodes = set(self.nodes_of(scope))
         return [n for n in self.net.aux_outputs.values() if n in nodes and n != self.resolve_tensor(scope)]
 
     def _trivial(self, scope: Scope) -> bool:
@@ -780,7 +806,7 @@ class Lowerer:
                    used=ctx.used, lost=ctx.lost, assume=ctx.assume)
         for m in (self.resolve(x) for x in scope.members):
             if isinstance(m, Scope):
-                if not list(m.nodes()):
+                if not self.nodes_of(m):
                     continue
                 code, out_sym = self.submodule(sub, m)
                 sub.chan[self.resolve_tensor(m)] = out_sym
@@ -839,7 +865,7 @@ class Lowerer:
         params = [p.name for p in d.params if p.name in scope.define_args] if d else []
         if d is None or set(params) != set(scope.define_args):
             params, d = [], None
-        pynames = Names(RESERVED_PY | set(self.global_names.taken))
+        pynames = Names(self.global_names.reserved | self.global_names.taken)
         pymap = {p: pynames.take(p, sep="_") for p in params}
         ext, in_names = self.inputs_of(scope)
         chvars = self._channel_vars(scope, ext, in_names, {*pymap.values(), *self.global_vars})
@@ -1042,7 +1068,9 @@ class Lowerer:
 
     # ---- forward
     def _names_of_net(self) -> NetNames:
-        return NetNames(taken=frozenset(self.global_names.taken), aux_outputs=self.net.aux_outputs,
+        # a forward's variables avoid every module-level name it may read (a helper, a class), not its input `x`
+        module_level = (self.global_names.reserved - {"x"}) | self.global_names.taken
+        return NetNames(taken=frozenset(module_level), aux_outputs=self.net.aux_outputs,
                         shape_of=lambda n: self.node(n)["shape"], outputs_name=self.outputs_name,
                         sample_columns=self.sample_columns)
 
@@ -1055,6 +1083,24 @@ class Lowerer:
         return False
 
 # ------------------------------------------------------------------------ small helpers
+
+
+def _depth_first_slices(root: Scope) -> tuple[list[int], dict[int, tuple[int, int]]]:
+    """The op nodes under `root` in order (as `Scope.nodes`), and for each scope (by id) the slice of
+    that list that holds its own nodes; one walk with an explicit stack."""
+    order: list[int] = []
+    slices: dict[int, tuple[int, int]] = {}
+    stack: list = [root]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, tuple):  # leaving a scope
+            slices[id(x[0])] = (x[1], len(order))
+        elif isinstance(x, Scope):
+            stack.append((x, len(order)))
+            stack.extend(reversed(x.children))
+        else:
+            order.append(x)
+    return order, slices
 
 
 _WORDS = {"==": "is", "!=": "is_not", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "and": "and", "or": "or",

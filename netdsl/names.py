@@ -11,6 +11,11 @@ import re
 RESERVED_PY = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {
     "self", "torch", "nn", "F", "Tensor", "namedtuple", "Any", "super", "__class__"}
 
+# Module-level names of generated code that are not the user's: the imports, the weight loader, and
+# `x`, the input of every `forward` (a class or factory named `x` would make the body's variables
+# avoid it while the signature keeps it). The helpers' own names (ops.HELPERS) join these in `lower`.
+GENERATED = frozenset({"x", "OrderedDict", "namedtuple", "Any", "Tensor", "torch", "nn", "_load_weights"})
+
 # Names that cannot be attributes of a generated nn.Module (stages, layers, defines): Python's words
 # and nn.Module's own attributes.
 RESERVED = frozenset(

@@ -4,8 +4,11 @@ check -> compile -> load -> forward. Each either runs to the end or stops with a
 forward, a Python error in a pass) is a bug: what `check` accepts must build and run.
 
 The programs mix layers with random (sometimes absurd) arguments, blocks, repeats, a define, named
-stages and references to them. Hypothesis runs derandomized with no example database, so the same
-programs are tried on every run and machine; the whole file takes a few seconds.
+stages and references to them, and train-only `aux` outputs; the network, the define, its parameter, the
+stages and the aux outputs are often named as generated code names its own things (`x`, `Join`,
+`DropPath`, `drop_path_mean`, `sample_columns`, a define parameter named like the network, `aux main`).
+Hypothesis runs derandomized with no example database, so the same programs are tried on every run
+and machine; the whole file takes a few seconds.
 """
 
 from __future__ import annotations
@@ -31,50 +34,70 @@ LAYERS = (
     "avgpool {k}x{k}/{s} p{p}", "pool {k}x{k}/{s} ceil", "adaptive_avgpool {k}x{k}", "bn", "bn eps={f}", "relu",
     "gelu", "sigmoid", "leaky_relu {f}", "dropout {f}", "dropout2d 0.2", "lrn {k} alpha={f}", "gap", "flatten",
     "linear {c}", "groupnorm {g}", "layernorm eps={f}", "channel_shuffle {g}", "layerscale {f}", "prelu",
-    "softmax", "id", "blk({c})", "blk({c}, s={s})",
+    "softmax", "id", "{D}({c})", "{D}({c}, s={s})",
 )
 BLOCKS = (
     "residual<{L} > {L}>", "residual(droppath={f})<{L}>", "add<{L} | {L}>", "concat<id | {L}>",
     "mean<{L} | id>", "mul<id | gap > 1x1:{c} > sigmoid>", "seq<{L} > {L}>", "inception<{L} | {L} > {L}>",
-    "join(droppath=0.1)<{L} | {L} > {L}>", "({L}) x{n}", "{L} *{n}", "add<{T} | {L}>", "{T} > {L}",
+    "join(droppath=0.1)<{L} | {L} > {L}>", "join(global_droppath=0.5)<{L} | id>",
+    "({L}) x{n}", "{L} *{n}", "add<{T} | {L}>", "{T} > {L}",
 )
 
 
-def _fill(rnd, template: str, names: list[str], depth: int) -> str:
+# names that generated code also uses (its input, helpers, imports, the namedtuple's field), and plain ones
+NET_NAMES = ("x", "Join", "DropPath", "drop_path_mean", "sample_columns", "LayerNorm2d", "OrderedDict", "t", "net")
+DEFINE_NAMES = ("blk", "Join", "DropPath", "drop_path_mean", "x", "t", "LayerNorm2d")
+STAGE_NAMES = ("Join", "DropPath", "drop_path_mean", "sample_columns", "t", "main", "logits", "Outputs")
+AUX_NAMES = ("main", "logits", "aux", "Join", "t")
+
+
+def _fill(rnd, template: str, names: list[str], depth: int, define: str) -> str:
     def value(m):
         key = m.group(1)
         if key == "L":
-            return _item(rnd, names, depth + 1)
+            return _item(rnd, names, depth + 1, define)
         if key == "T":
             return rnd.choice(names) if names else "id"
+        if key == "D":
+            return define
         return str(rnd.choice(SIZES[key]))
 
     return re.sub(r"\{(\w)\}", value, template)
 
 
-def _item(rnd, names: list[str], depth: int = 0) -> str:
+def _item(rnd, names: list[str], depth: int = 0, define: str = "blk") -> str:
     pool = LAYERS if depth >= 2 or rnd.random() < 0.6 else BLOCKS
-    return _fill(rnd, rnd.choice(pool), names, depth)
+    return _fill(rnd, rnd.choice(pool), names, depth, define)
 
 
 def program(rnd) -> str:
     c, h = rnd.choice([(3, 8), (1, 6), (4, 5), (2, 9)])
-    lines = [f"input {c}x{h}x{h}"]
+    lines = []
+    net = rnd.choice(NET_NAMES) if rnd.random() < 0.5 else None
+    if net is not None:
+        lines.append(f"network {net}")
+    lines.append(f"input {c}x{h}x{h}")
     if rnd.random() < 0.3:
         lines.append(rnd.choice(["defaults conv bias=false", "defaults conv bn act=relu", "defaults bn eps=1e-3"]))
-    lines.append(rnd.choice(["define blk(c, s=1) = 3x3/s:c > bn > relu",
-                             "define blk(c, s=1) = residual<3x3/s:c > relu > 3x3:c>",
-                             "define blk(c, s=1) = if c == 0 then id else conv 1x1/s x(c) > relu"]))
+    define = rnd.choice(DEFINE_NAMES)
+    p = rnd.choice(["c", "c", net or "c", "Join", "x"])  # the define's channel parameter
+    lines.append(rnd.choice([f"define {define}({p}, s=1) = 3x3/s:{p} > bn > relu",
+                             f"define {define}({p}, s=1) = residual<3x3/s:{p} > relu > 3x3:{p}>",
+                             f"define {define}({p}, s=1) = if {p} == 0 then id else conv 1x1/s out=({p}) > relu"]))
     names: list[str] = []
     for i in range(rnd.randint(1, 5)):
-        chain = " > ".join(_item(rnd, names) for _ in range(rnd.randint(1, 3)))
+        chain = " > ".join(_item(rnd, names, 0, define) for _ in range(rnd.randint(1, 3)))
         if rnd.random() < 0.4:
-            name = f"s{i}"
+            name = rnd.choice(STAGE_NAMES) if rnd.random() < 0.5 else f"s{i}"
+            name = name if name not in names else f"s{i}"
             lines.append(f"{name} = {chain}")
             names.append(name)
         else:
             lines.append(chain)
     if rnd.random() < 0.3:
+        aux = rnd.choice(AUX_NAMES)
+        if rnd.random() < 0.5 and aux not in names:
+            lines.append(f"aux {aux} = gap > flatten > linear 3")
         lines.append("gap > flatten > linear 10")
     return "\n".join(lines) + "\n"
 

@@ -712,6 +712,29 @@ def test_blanked_comments_keep_every_position():
     assert len(blanked) == len(text)
 
 
+@pytest.mark.parametrize("where", ["pipeline.front_end_file", "pipeline.generate"])
+def test_out_of_memory_is_one_line_and_keeps_the_old_file(guarded, capsys, monkeypatch, where):
+    """A MemoryError (an input too large for `ulimit -v`) is reported as one line, exit 2, not a traceback;
+    the file given with -o is not touched."""
+    import importlib
+
+    module, name = where.split(".")
+
+    def exhausted(*a, **kw):
+        raise MemoryError
+
+    monkeypatch.setattr(importlib.import_module(f"netdsl.{module}"), name, exhausted)
+    target = guarded / "x.py"
+    target.write_text("old")
+    for args in (["check", "lenet5"], ["compile", "lenet5", "-o", str(target)]):
+        code, out, err = run(args, capsys)
+        if name == "generate" and args[0] == "check":
+            assert code == 0
+            continue
+        _one_line_usage_error(code, out, err, "out of memory", "`ulimit -v`")
+    assert target.read_text() == "old" and [p.name for p in guarded.iterdir()] == ["x.py"]
+
+
 def test_errors_after_long_runs_are_located():
     with pytest.raises(NetdslError) as e:
         netdsl.checks("input 3x8x8\n" + "# c\n" * 50_000 + ";" * 50_000 + "\nrelu >>\n", name="r.net")
@@ -804,6 +827,29 @@ def test_deep_recursion_checks_and_compiles():
     assert "class F" in netdsl.compiles(nested, name="nested.net")
 
 
+def test_lowering_walks_the_scope_tree_once(monkeypatch):
+    """The lowering reads each scope's op nodes from one depth-first walk, not a walk of the scope's
+    subtree at each use (the square of the nesting depth: 900 nested define calls took seconds)."""
+    from netdsl import ir
+    from netdsl.limits import Limits
+    from netdsl.pipeline import front_end, generate
+
+    text = "input 3x8x8\ndefine f(n) = if n == 0 then relu else seq<relu > f(n - 1)>\nf(300)\n"
+    r = front_end(text, "deep.net", limits=Limits(max_depth=1000))
+    visits = [0]
+    real = ir.Scope.nodes
+
+    def counting(self):
+        for x in real(self):
+            visits[0] += 1
+            yield x
+
+    monkeypatch.setattr(ir.Scope, "nodes", counting)
+    source = generate(r)
+    assert "class F" in source
+    assert visits[0] <= 10 * len(r.net.op_nodes()), visits[0]  # 227,556 before
+
+
 def test_nesting_beyond_the_limit_is_located():
     text = "input 3x8x8\ndefine f(n) = if n == 0 then relu else relu > f(n - 1)\nf(3000)\n"
     from netdsl.limits import Limits
@@ -847,3 +893,54 @@ def test_environment_is_read_at_use_not_at_import():
     res = subprocess.run([sys.executable, "-c", "import netdsl.sources, netdsl.cli"], capture_output=True, text=True,
                          env={**ENV, "NETDSL_MAX_FILE_BYTES": "abc"}, timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+# ------------------------------------------------------------------ 13. user names apart from generated names
+
+# Each program names something as generated code names its own things: the input `x` of every forward,
+# the helpers (`Join`, `sample_columns`, `DropPath`, `drop_path_mean`, `LayerNorm2d`), the imports and
+# the weight loader, the factory (a define parameter named like the network), the namedtuple's fields.
+GENERATED_NAMES = {
+    "network_x": ("network x\ninput 3x8x8\nconv 3x3 x4 > relu > conv 3x3 x4\n", "a.net"),
+    "file_x": ("input 3x8x8\nconv 3x3 x4 > relu\n", "x.net"),
+    "define_param_named_like_the_network": ("network t(c=4)\ninput 3x8x8\ndefine a(t, c) = conv 3x3 p1 out=(c * t) "
+                                            "> relu\na(1, c) > a(2, 4)\n", "a.net"),
+    "network_Join": ("network Join\ninput 3x8x8\njoin(droppath=0.1)<conv 3x3 p1 x3 | id> > conv 3x3 x4\n", "a.net"),
+    "define_Join_with_global_droppath": ("input 3x8x8\ndefine join_(c) = join(droppath=0.1, global_droppath=0.5)<"
+                                         "conv 3x3 p1 out=(c) | id>\ndefine Join(c) = join_(c)\nJoin(3) > Join(3)\n",
+                                         "a.net"),
+    "stage_sample_columns": ("network n\ninput 3x8x8\nsample_columns = join(global_droppath=0.5)<conv 3x3 p1 x3 | "
+                             "id>\nrelu\n", "a.net"),
+    "define_DropPath": ("input 3x8x8\ndefine DropPath(c) = residual(droppath=0.1)<conv 3x3 p1 out=(c)>\n"
+                        "DropPath(3) > DropPath(3)\n", "a.net"),
+    "network_drop_path_mean": ("network drop_path_mean\ninput 3x8x8\nresidual(droppath=0.2)<conv 3x3 p1 x3> > "
+                               "mean<id | relu>\n", "a.net"),
+    "define_LayerNorm2d": ("input 3x8x8\ndefine LayerNorm2d(c) = conv 1x1 out=(c) > layernorm\n"
+                           "LayerNorm2d(4) > LayerNorm2d(4)\n", "a.net"),
+    "network__load_weights": ("network _load_weights\ninput 3x8x8\nconv 3x3 x4\n", "a.net"),
+    "network_OrderedDict": ("network OrderedDict\ninput 3x8x8\nconv 3x3 x4 @\"a-b\" > relu\n", "a.net"),
+    "aux_main": ("input 3x8x8\nconv 3x3 x4\naux main = gap > flatten > linear 3\ngap > flatten > linear 5\n",
+                 "a.net"),
+    "aux_logits": ("input 3x8x8\nconv 3x3 x4\naux logits = gap > flatten > linear 3\ngap > flatten > linear 5\n",
+                   "a.net"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED_NAMES))
+def test_user_names_never_clash_with_generated_names(name):
+    """Compiled, executed as a module, built and run in training and in evaluation: no NameError,
+    no helper replaced by a user's class, no duplicate namedtuple field."""
+    torch = _torch()
+    text, file = GENERATED_NAMES[name]
+    source = netdsl.compiles(text, name=file)
+    namespace: dict = {}
+    exec(compile(source, file, "exec"), namespace)  # noqa: S102 - our own generated code
+    defined = re.findall(r"^(?:class|def) (\w+)", source, re.M)
+    assert len(defined) == len(set(defined)), sorted(defined)  # one definition per module-level name
+    model = netdsl.loads(text, name=file).train()
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 8, 8))
+        outs = out if isinstance(out, tuple) else (out,)
+        assert all(o.shape[0] == 2 for o in outs)
+        model.eval()
+        assert model(torch.zeros(2, 3, 8, 8)).shape[0] == 2
