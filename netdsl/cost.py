@@ -77,35 +77,49 @@ class Report:
 
 def analyze(net: Net) -> Report:
     """Annotate every node with params / macs / activations and total them."""
-    g = net.graph
+    nodes = net.graph.nodes
     total = Totals()
     aux: dict[str, Totals] = {}
-    aux_scope_names = {}
-    for s in net.root.scopes():
-        if s.aux:
-            aux_scope_names[id(s)] = s.label
-    for nid in net.op_nodes():
-        node = g.nodes[nid]
-        spec = ops.REGISTRY[node["op"]]
-        ins, out = node["in_shapes"], node["shape"]
-        node["params"] = spec.params(node["args"], ins, out)
-        node["macs"] = spec.macs(node["args"], ins, out)
-        node["out_numel"] = ops.numel(out)
-        node["activations"] = spec.activations(node["args"], ins, out)
-        node.setdefault("trainable", True)
+    registry = ops.REGISTRY
+    numel = ops.numel
+    aux_of: dict[int, str | None] = {}  # per scope (by id): the label of the `aux` stage it lies in, if any
+    input_node = net.input_node
+    params = macs = activations = outputs = layers = trainable = 0
+    for nid, node in nodes.items():
+        if nid == input_node:
+            continue
+        spec = registry[node["op"]]
+        args, ins, out = node["args"], node["in_shapes"], node["shape"]
+        p = node["params"] = spec.params(args, ins, out)
+        m = node["macs"] = spec.macs(args, ins, out)
+        o = node["out_numel"] = numel(out)
+        a = node["activations"] = spec.activations(args, ins, out)
+        t = node.setdefault("trainable", True)
         scope = node["scope"]
-        aux_name = None
-        s = scope
-        while s is not None:
-            if s.aux:
-                aux_name = s.label
-                break
-            s = s.parent
-        node["aux"] = aux_name is not None
-        if aux_name is None:
-            total.add(node)
+        key = id(scope)
+        if key in aux_of:
+            aux_name = aux_of[key]
         else:
+            aux_name = None
+            s = scope
+            while s is not None:
+                if s.aux:
+                    aux_name = s.label
+                    break
+                s = s.parent
+            aux_of[key] = aux_name
+        if aux_name is None:
+            node["aux"] = False
+            params += p
+            trainable += p if t else 0
+            macs += m
+            activations += a
+            outputs += o
+            layers += 1
+        else:
+            node["aux"] = True
             aux.setdefault(aux_name, Totals()).add(node)
+    total = Totals(params, trainable, macs, activations, outputs, layers)
     return Report(net, total, aux)
 
 

@@ -14,8 +14,6 @@ Expansion is purely structural; shapes are inferred afterwards (`shapes.infer`).
 
 from __future__ import annotations
 
-import networkx as nx
-
 from . import ast as A
 from . import ops
 from .errors import NetdslError, NetdslLimitError, NetdslNameError, Span, closest
@@ -24,6 +22,7 @@ from .ir import (
     INIT_SCHEMES,
     DefineInfo,
     Env,
+    Graph,
     Net,
     Scope,
     Value,
@@ -114,7 +113,7 @@ class Expander:
         self.linked = linked
         self.limits = limits
         self.globals: dict[str, Value] = linked.globals  # what define bodies see besides their arguments
-        self.g = nx.DiGraph()
+        self.g = Graph()
         self.count = 0  # nodes made so far (the ids of the op nodes, from 1)
         self.steps = 0  # items expanded so far (limits.Limits.max_steps)
         self.depth = 0  # define calls in progress
@@ -124,12 +123,15 @@ class Expander:
         self.frozen_except: list[str] = []
         self.replacements: dict[str, tuple[A.Assign, Env]] = {}  # `replace NAME = ...`, by stage name
         self.replacements_used: set[str] = set()
+        self.templates: dict[str, tuple[dict, list]] = {}  # per op: its arguments at their defaults, the required ones
+        self.max_steps = limits.max_steps
+        self.max_layers = limits.max_layers
 
     # ---- graph
     def add_node(self, op: str, args: dict, arg_src: dict, span: Span, scope: Scope, inputs: list[int],
                  role: str | None = None) -> int:
         self.count += 1
-        if self.count > self.limits.max_layers:
+        if self.count > self.max_layers:
             raise NetdslLimitError(
                 f"the network expands to more than {self.limits.max_layers:,} layers",
                 span=span,
@@ -137,11 +139,9 @@ class Expander:
                 hint="raise the limit with --max-layers (or NETDSL_MAX_LAYERS) if this is intended",
             )
         nid = self.count
-        self.g.add_node(nid, op=op, args=args, arg_src=arg_src, span=span, scope=scope, inputs=list(inputs),
-                        role=role)
-        for i in inputs:
-            self.g.add_edge(i, nid)
-        scope.add(nid)
+        self.g.add_node(nid, {"op": op, "args": args, "arg_src": arg_src, "span": span, "scope": scope,
+                              "inputs": list(inputs), "role": role})
+        scope.children.append(nid)
         return nid
 
     def open_scope(self, parent: Scope, kind: str, label: str, span: Span, **kw) -> Scope:
@@ -159,6 +159,8 @@ class Expander:
 
     # ---- expressions
     def eval(self, e, env: Env) -> Value:
+        if type(e) is A.Num:  # most arguments are written as numbers
+            return e.value
         return evaluate(e, lookup(env.vars, env.tensors))
 
     def _count(self, e, env: Env, what: str) -> int:
@@ -280,26 +282,28 @@ class Expander:
 
     def op_args(self, spec: ops.OpSpec, written: list[A.Arg], call_args: tuple[A.CallArg, ...] | None,
                 env: Env, span: Span, same_pad: bool) -> tuple[dict, dict]:
-        raw = self._collect_args(spec, env.defaults.get(spec.name, []), None, env, defaults=True)
-        raw.update(self._collect_args(spec, written, call_args, env))
-        args: dict = {}
+        dflt = env.defaults.get(spec.name)
+        raw = self._collect_args(spec, dflt, None, env, defaults=True) if dflt else {}
+        if written or call_args:
+            raw.update(self._collect_args(spec, written, call_args, env))
+        template = self.templates.get(spec.name)
+        if template is None:
+            # every argument at its default, in the order of the op's arguments (a written value
+            # replaces its default in place, so the order is that of `spec.args` whatever was written)
+            template = self.templates[spec.name] = (
+                {a.name: a.default for a in spec.args}, [a for a in spec.args if a.required])
+        args = dict(template[0])
         src: dict = {}
-        for a in spec.args:
-            if a.name in raw:
-                value, s, sp = raw[a.name]
-                args[a.name] = self._convert(spec, a, value, sp)
-                if s is not None:
-                    src[a.name] = s
-            elif a.required:
-                raise NetdslNameError(
-                    f"{spec.name} needs `{a.name}`" + (f" ({a.doc})" if a.doc else ""),
-                    span=span,
-                    expected=f"{spec.name}: {spec.doc}",
-                    found="no " + a.name,
-                )
-            else:
-                args[a.name] = a.default
-        if "padding" in args and "padding" not in raw and same_pad:
+        if raw or template[1]:
+            for a in spec.args:  # in order: the first problem is reported
+                if a.name in raw:
+                    value, s, sp = raw[a.name]
+                    args[a.name] = self._convert(spec, a, value, sp)
+                    if s is not None:
+                        src[a.name] = s
+                elif a.required:
+                    self._missing(spec, a, span)
+        if same_pad and "padding" in args and "padding" not in raw:
             args["padding"] = "same"
         if spec.validate is not None:
             try:
@@ -307,6 +311,15 @@ class Expander:
             except ops.ArgProblem as p:
                 raise NetdslNameError(p.message, span=span, expected=p.expected, found=p.found) from None
         return args, src
+
+    @staticmethod
+    def _missing(spec: ops.OpSpec, a: ops.ArgSpec, span: Span):
+        raise NetdslNameError(
+            f"{spec.name} needs `{a.name}`" + (f" ({a.doc})" if a.doc else ""),
+            span=span,
+            expected=f"{spec.name}: {spec.doc}",
+            found="no " + a.name,
+        )
 
     def _convert(self, spec: ops.OpSpec, a: ops.ArgSpec, v, sp: Span):
         def bad(expected: str):
@@ -380,9 +393,9 @@ class Expander:
     def item(self, it, x: int, env: Env, scope: Scope, first: bool = False) -> int:
         """Expand one item on input `x`; `first`: it starts a chain or a branch (a tensor may stand there)."""
         self.steps += 1
-        if self.steps > self.limits.max_steps:
+        if self.steps > self.max_steps:
             raise too_many_steps(self.limits, it.span, scope.trail())
-        if isinstance(it, A.Layer):
+        if type(it) is A.Layer:
             return self.layer(it.op, it.args, None, it.span, it.op_span, x, env, scope, first)
         if isinstance(it, A.Call):
             if it.flat:
@@ -535,7 +548,7 @@ class Expander:
             return self.call(env.defines[name], call_args or (), span, x, env, scope)
         if name in ("id", "identity") and not args and not call_args:
             return x  # a zero-parameter identity branch: no node at all
-        if isinstance(env.vars.get(name), str) and env.vars[name] in ops.ACTIVATIONS:
+        if name in env.vars and isinstance(env.vars[name], str) and env.vars[name] in ops.ACTIVATIONS:
             name = self._activation_layer(name, args, call_args, span, env)  # `act` with act=relu
             if name == "none":
                 return x
@@ -604,16 +617,18 @@ class Expander:
              scope: Scope, same_pad: bool) -> int:
         """Create the node(s) of one written layer: the op, then its `bn` and `act` if asked."""
         args, src = self.op_args(spec, written, call_args, env, span, same_pad)
-        bn = args.pop("bn", False) if spec.fuses else False
-        act = args.pop("act", "none") if spec.fuses else "none"
-        y = self.add_node(spec.name, args, src, span, scope, [x])
+        if not spec.fuses:
+            return self.add_node(spec.name, args, src, span, scope, (x,))
+        bn = args.pop("bn", False)
+        act = args.pop("act", "none")
+        y = self.add_node(spec.name, args, src, span, scope, (x,))
         # a fused `bn` / `act=` is the layer written alone: `defaults bn eps=...` apply to it too
         if bn:
             bargs, bsrc = self.op_args(ops.REGISTRY["bn"], [], None, env, span, same_pad=False)
-            y = self.add_node("bn", bargs, bsrc, span, scope, [y], role="bn")
+            y = self.add_node("bn", bargs, bsrc, span, scope, (y,), role="bn")
         if act != "none":
             aargs, asrc = self.op_args(ops.REGISTRY[act], [], None, env, span, same_pad=False)
-            y = self.add_node(act, aargs, asrc, span, scope, [y], role="act")
+            y = self.add_node(act, aargs, asrc, span, scope, (y,), role="act")
         return y
 
     def bind_call(self, info: DefineInfo, call_args: tuple[A.CallArg, ...], span: Span, env: Env):
@@ -944,7 +959,8 @@ class Expander:
                 name = "net_" + name
         root = Scope("network", name, None, Span(program.file, 1, 1, 1, 1))
         x0 = 0
-        self.g.add_node(0, op="input", args={}, arg_src={}, span=root.span, scope=root, inputs=[], role=None)
+        self.g.add_node(0, {"op": "input", "args": {}, "arg_src": {}, "span": root.span, "scope": root,
+                          "inputs": [], "role": None})
         root.input = x0
         env = Env(dict(own_params), {}, dict(own_defaults), own_defines)
 

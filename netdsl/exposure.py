@@ -15,22 +15,27 @@ from .ir import Net
 
 
 def _walk(obj, define=None):
-    """Every AST node, with the define it is written in."""
-    if isinstance(obj, A.Define):
-        define = obj
-    yield obj, define
-    fields_ = getattr(obj, "_fields", None)  # AST nodes are NamedTuples
-    if fields_ is None:
-        if isinstance(obj, (tuple, list)):  # a tuple of nodes
-            for x in obj:
-                yield from _walk(x, define)
-        return
-    for f in fields_:
-        if f == "span" or f.endswith("_span"):
+    """Every AST node, with the define it is written in (depth first, in order; an explicit stack)."""
+    stack = [(obj, define)]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        obj, define = pop()
+        if isinstance(obj, A.Define):
+            define = obj
+        yield obj, define
+        fields_ = getattr(obj, "_fields", None)  # AST nodes are NamedTuples
+        if fields_ is None:
+            if isinstance(obj, (tuple, list)):  # a tuple of nodes
+                push([(x, define) for x in reversed(obj)])
             continue
-        v = getattr(obj, f)
-        if isinstance(v, (tuple, list)):
-            yield from _walk(v, define)
+        kids = []
+        for f in fields_:
+            if f == "span" or f.endswith("_span"):
+                continue
+            v = getattr(obj, f)
+            if isinstance(v, (tuple, list)):
+                kids.append((v, define))
+        push(reversed(kids))
 
 
 class Sources:

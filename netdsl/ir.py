@@ -1,6 +1,7 @@
 """IR: the types every stage after parsing shares, and small helpers.
 
-* `Net` -- a network as expanded (`expand`): `net.graph`, a networkx DiGraph whose nodes are ops.
+* `Net` -- a network as expanded (`expand`): `net.graph`, a `Graph` (the part of networkx's
+  DiGraph interface the stages use, without its per-node cost) whose nodes are ops.
   Node attributes: `op` (registry name), `args` (evaluated arguments), `arg_src` (the AST
   expression of each written argument, for generated classes), `span` (where it was written),
   `scope` (the block instance it belongs to), `inputs` (ordered predecessor ids; edges mirror
@@ -16,12 +17,11 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-
-import networkx as nx
 
 from . import ast as A
 from .errors import NetdslNameError, Span
@@ -34,6 +34,87 @@ INIT_SCHEMES = ("torch", "kaiming", "vgg", "googlenet")
 Value = int | float | bool | str
 
 # ------------------------------------------------------------------------ the graph and its scopes
+
+
+class NodeMap(dict):
+    """`graph.nodes`: node id -> attribute dict, in creation order; `nodes(data="span")` as networkx's."""
+
+    __slots__ = ()
+
+    def __call__(self, data=False, default=None):
+        if data is False:
+            return list(self)
+        if data is True:
+            return list(self.items())
+        return [(n, d.get(data, default)) for n, d in self.items()]
+
+
+class Graph:
+    """The op graph: one attribute dict per node; the edges are the nodes' `inputs` (in order).
+
+    Only the nodes are stored: an edge adds nothing to what `inputs` says, and the successors
+    (who reads a node's output: `successors`, `out_degree`) are indexed on first use and then kept
+    up to date, so that a stage that never asks (shapes, layout, cost) pays nothing for them.
+    Successors come in the order networkx gives (edges in creation order, each pair once)."""
+
+    __slots__ = ("nodes", "_succ")
+
+    def __init__(self):
+        self.nodes: NodeMap = NodeMap()
+        self._succ: dict[int, dict[int, None]] | None = None
+
+    def add_node(self, nid: int, attrs: dict) -> None:
+        """A new node with its attribute dict (kept, not copied); `attrs["inputs"]` are its edges."""
+        self.nodes[nid] = attrs
+        succ = self._succ
+        if succ is not None:
+            succ[nid] = {}
+            for i in attrs["inputs"]:
+                succ[i][nid] = None
+
+    def remove_node(self, nid: int) -> None:
+        """Drop a node that no other node reads (expand merges a branch's unused last join away)."""
+        attrs = self.nodes.pop(nid)
+        succ = self._succ
+        if succ is not None:
+            for i in attrs["inputs"]:
+                if i in succ:
+                    succ[i].pop(nid, None)
+            del succ[nid]
+
+    def _index(self) -> dict[int, dict[int, None]]:
+        succ = self._succ
+        if succ is None:
+            succ = self._succ = {n: {} for n in self.nodes}
+            for n, attrs in self.nodes.items():
+                for i in attrs["inputs"]:
+                    succ[i][n] = None
+        return succ
+
+    def successors(self, nid: int):
+        return iter(self._index()[nid])
+
+    def out_degree(self, nid: int) -> int:
+        return len(self._index()[nid])
+
+    def predecessors(self, nid: int):
+        return iter(dict.fromkeys(self.nodes[nid]["inputs"]))
+
+    def in_degree(self, nid: int) -> int:
+        return len(set(self.nodes[nid]["inputs"]))
+
+    def number_of_nodes(self) -> int:
+        return len(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self):
+        return iter(self.nodes)
+
+    def __contains__(self, nid) -> bool:
+        return nid in self.nodes
+
 
 @dataclass(eq=False, slots=True)
 class Scope:
@@ -118,7 +199,7 @@ class Scope:
 class Net:
     name: str
     file: str
-    graph: nx.DiGraph
+    graph: Graph
     root: Scope
     input_node: int
     output_node: int
@@ -212,3 +293,17 @@ def deep_recursion(limit: int = 20_000):
         yield
     finally:
         sys.setrecursionlimit(old)
+
+
+@contextmanager
+def gc_paused():
+    """Cyclic garbage collection off while a pass builds many small objects that all stay alive
+    (the IR, the code model): a collection would only rescan them, and a full one costs time in
+    proportion to everything alive (on 10,000-layer networks a third of the front end's time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -167,49 +167,62 @@ def _name_module(net: Net, m: Scope) -> None:
             _set_name(net, m, mem, name)
         return
     alloc = Names(RESERVED, explicit.values())
-    # count stems so that lone layers keep a bare name (fc, maxpool)
+    # count stems so that lone layers keep a bare name (fc, maxpool); one plan entry per member
+    # that gets a name: (member, how, stem, numbered, key of a shared module)
+    nodes = net.graph.nodes
+    registry = ops.REGISTRY
     stems: dict[str, int] = {}
     shared: dict[tuple, str] = {}
-
-    def stem_of(mem) -> tuple[str, bool]:
+    plan: list[tuple] = []
+    for mem in members:
+        if id(mem) in explicit:
+            plan.append((mem, "explicit", None, False, None))
+            continue
         if isinstance(mem, Scope):
-            if mem.kind == "define":
-                return mem.label, False
             if mem.kind == "branch":
-                return "branch" + mem.label.split()[-1], False
-            return mem.label, False
-        spec = ops.REGISTRY[net.node(mem)["op"]]
-        return spec.base_name, spec.numbered
-
-    for mem in members:
-        if id(mem) in explicit:
-            continue
-        if isinstance(mem, Scope) or _has_module(net, mem):
-            stem = stem_of(mem)[0]
-            if not isinstance(mem, Scope) and ops.REGISTRY[net.node(mem)["op"]].shared:
-                key = (net.node(mem)["op"], tuple(sorted(net.node(mem)["args"].items())))
-                if key in shared:
-                    continue
-                shared[key] = ""
+                stem = "branch" + mem.label.split()[-1]
+                plan.append((mem, "branch", stem, False, None))
+            else:
+                stem = mem.label
+                plan.append((mem, "scope", stem, False, None))
             stems[stem] = stems.get(stem, 0) + 1
+            continue
+        node = nodes[mem]
+        op = node["op"]
+        spec = registry[op]
+        if op == "shortcut":
+            if not _has_module(net, mem):
+                continue
+        elif spec.lowering.module is None:
+            continue
+        stem = spec.base_name
+        if spec.shared:
+            key = (op, tuple(sorted(node["args"].items())))
+            plan.append((mem, "shared", stem, spec.numbered, key))
+            if key in shared:
+                continue
+            shared[key] = ""
+        else:
+            plan.append((mem, "layer", stem, spec.numbered, None))
+        stems[stem] = stems.get(stem, 0) + 1
     shared.clear()
-    for mem in members:
-        if id(mem) in explicit:
+    prefix = m.path + "." if m.path else ""
+    for mem, how, stem, numbered, key in plan:
+        if how == "layer":  # _set_name of a layer
+            name = alloc.numbered(stem, numbered, stems[stem])
+            node = nodes[mem]
+            node["name"] = name
+            node["path"] = prefix + name
+        elif how == "explicit":
             _set_name(net, m, mem, explicit[id(mem)])
-            continue
-        if not isinstance(mem, Scope) and not _has_module(net, mem):
-            continue
-        stem, numbered = stem_of(mem)
-        if isinstance(mem, Scope) and mem.kind == "branch":
+        elif how == "branch":
             _set_name(net, m, mem, alloc.claim(stem) if stem not in alloc.taken else alloc.numbered(stem, True, 2))
-            continue
-        if not isinstance(mem, Scope) and ops.REGISTRY[net.node(mem)["op"]].shared:
-            key = (net.node(mem)["op"], tuple(sorted(net.node(mem)["args"].items())))
+        elif how == "shared":
             if key not in shared:
                 shared[key] = alloc.numbered(stem, numbered, stems[stem])
             _set_name(net, m, mem, shared[key])
-            continue
-        _set_name(net, m, mem, alloc.numbered(stem, numbered, stems[stem]))
+        else:
+            _set_name(net, m, mem, alloc.numbered(stem, numbered, stems[stem]))
 
 
 def _set_name(net: Net, parent: Scope, mem, name: str) -> None:
@@ -227,7 +240,7 @@ def _set_name(net: Net, parent: Scope, mem, name: str) -> None:
         mem.path = prefix + name
         _name_module(net, mem)
     else:
-        node = net.node(mem)
+        node = net.graph.nodes[mem]
         node["name"] = name
         node["path"] = prefix + name
 
@@ -237,16 +250,17 @@ def assign_names(net: Net) -> None:
     root = net.root
     root.module = True
     _decide(net, root)
-    for nid in net.op_nodes():
-        net.node(nid).setdefault("name", None)
-        net.node(nid).setdefault("path", None)
+    input_node = net.input_node
+    for nid, node in net.graph.nodes.items():
+        if nid != input_node:
+            node.setdefault("name", None)
+            node.setdefault("path", None)
+            node["trainable"] = True  # until a `freeze` covers it (_apply_freeze)
     _name_module(net, root)
     _apply_freeze(net)
 
 
 def _apply_freeze(net: Net) -> None:
-    for nid in net.op_nodes():
-        net.node(nid)["trainable"] = True
     if not net.frozen:
         return
     paths = {}

@@ -167,11 +167,13 @@ class Sizer:
         self.work = 0
         self.nesting = 0
         self.span = None  # the statement measured, where a limit error points
+        self.max_layers = self.limits.max_layers
+        self.max_steps = self.limits.max_steps
 
     def check(self, layers: int, steps: int) -> tuple[int, int]:
-        if layers > self.limits.max_layers:
+        if layers > self.max_layers:
             raise too_many_layers(self.limits, layers, self.span)
-        if steps > self.limits.max_steps:
+        if steps > self.max_steps:
             raise too_many_steps(self.limits, self.span)
         return layers, steps
 
@@ -193,15 +195,31 @@ class Sizer:
 
     def items(self, items, env: Env) -> tuple[int, int]:
         layers = steps = 0
+        tensors, defines = env.tensors, env.defines
+        max_layers, max_steps = self.max_layers, self.max_steps
         for it in items:
-            a, b = self.item(it, env)
-            layers, steps = self.check(layers + a, steps + b)
+            if type(it) is A.Layer and it.op not in defines and self.nesting < MAX_SCOPE_NESTING:
+                # what `item` gives a layer word that calls no define: one step, one layer or none
+                self.work += 1
+                if self.work > max_steps:
+                    raise too_many_steps(self.limits, self.span)
+                if it.op not in tensors and it.op not in ("id", "identity"):
+                    layers += 1
+                steps += 1
+            else:
+                a, b = self.item(it, env)
+                layers += a
+                steps += b
+            if layers > max_layers:
+                raise too_many_layers(self.limits, layers, self.span)
+            if steps > max_steps:
+                raise too_many_steps(self.limits, self.span)
         return layers, steps
 
     def item(self, it, env: Env) -> tuple[int, int]:
         """(layers, steps) of one item: the item itself is one step."""
         self.work += 1
-        if self.work > self.limits.max_steps:
+        if self.work > self.max_steps:
             raise too_many_steps(self.limits, self.span)
         if self.nesting >= MAX_SCOPE_NESTING:
             return 0, 1  # the expander refuses this nesting, located

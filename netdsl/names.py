@@ -57,7 +57,7 @@ class Names:
     """Unique Python identifiers that never shadow keywords, builtins or the module's own names."""
 
     def __init__(self, reserved=RESERVED_PY, taken=()):
-        self.reserved = set(reserved)
+        self.reserved = reserved if isinstance(reserved, frozenset) else frozenset(reserved)  # read only
         self.taken = set(taken)
         self.next: dict[str, int] = {}  # next counter to try per stem (`numbered`)
 
@@ -72,10 +72,13 @@ class Names:
         if not numbered and total == 1 and stem not in self.taken and stem not in self.reserved:
             return self.claim(stem)
         k = self.next.get(stem, 1)
-        while f"{stem}{k}" in self.taken or f"{stem}{k}" in self.reserved:
+        name = f"{stem}{k}"
+        while name in self.taken or name in self.reserved:
             k += 1
+            name = f"{stem}{k}"
         self.next[stem] = k + 1
-        return self.claim(f"{stem}{k}")
+        self.taken.add(name)
+        return name
 
     def ok(self, name: str) -> bool:
         return name.isidentifier() and name not in self.reserved and name not in self.taken

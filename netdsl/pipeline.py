@@ -9,13 +9,12 @@ the program's `SourceMap` attached here, so that it renders with its source line
 
 from __future__ import annotations
 
-import gc
 import os
 
 from . import budget, cost, expand, formats, layout, link, parse, shapes, sources  # noqa: F401 - formats: Report's notebook table
 from .cost import Report
 from .errors import NetdslError
-from .ir import deep_recursion
+from .ir import deep_recursion, gc_paused
 from .limits import Limits
 
 
@@ -26,17 +25,12 @@ def front_end(text: str, file: str = "<string>", overrides: dict[str, str] | Non
     limits = limits or Limits.from_env()
     # The front end allocates many small objects that all stay alive until it returns: cyclic
     # garbage collection would only rescan them (a third of the time on 10,000-layer networks).
-    was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        with deep_recursion():
+        with gc_paused(), deep_recursion():
             return _stages(text, file, smap, overrides, input_shape, limits)
     except NetdslError as e:
         e.with_sources(smap)
         raise
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _stages(text, file, smap, overrides, input_shape, limits) -> Report:
@@ -52,10 +46,11 @@ def _stages(text, file, smap, overrides, input_shape, limits) -> Report:
 
 
 def generate(report: Report) -> str:
-    """The PyTorch source of a checked network (the back end's passes recurse as deeply as scopes nest)."""
+    """The PyTorch source of a checked network (the back end's passes recurse as deeply as scopes nest;
+    the code model, like the IR, is built without pauses for garbage collection)."""
     from . import codegen
 
-    with deep_recursion():
+    with gc_paused(), deep_recursion():
         return codegen.generate(report)
 
 

@@ -16,6 +16,7 @@ import types
 from collections import OrderedDict
 
 from . import codegen, lower
+from .ir import gc_paused
 
 MAX_CACHED = 64  # generated modules (and sources per input) kept per process; the oldest are dropped
 
@@ -92,17 +93,20 @@ def build_module(report, device=None):
     """A torch.nn.Module of the network: an instance of the class that `netdsl compile` writes."""
     import torch
 
-    key = _fingerprint(report)
-    hit = _SOURCES_BY_INPUT.fetch(key) if key is not None else None
-    if hit is None:
-        model = lower.lower(report)
-        hit = (codegen.render(model), model.network.name)
-        if key is not None:
-            _SOURCES_BY_INPUT.put(key, hit)
-    source, class_name = hit
-    mod = load_source(source, report.net.name)
-    cls = getattr(mod, class_name)
-    if device is None:
-        return cls()
-    with torch.device(device):
-        return cls()
+    # lowering, rendering and constructing the modules make many objects that stay alive: no
+    # pauses for cyclic garbage collection, which would rescan them all (see `ir.gc_paused`)
+    with gc_paused():
+        key = _fingerprint(report)
+        hit = _SOURCES_BY_INPUT.fetch(key) if key is not None else None
+        if hit is None:
+            model = lower.lower(report)
+            hit = (codegen.render(model), model.network.name)
+            if key is not None:
+                _SOURCES_BY_INPUT.put(key, hit)
+        source, class_name = hit
+        mod = load_source(source, report.net.name)
+        cls = getattr(mod, class_name)
+        if device is None:
+            return cls()
+        with torch.device(device):
+            return cls()

@@ -14,27 +14,32 @@ MAX_REPORTED = 20
 
 
 def infer(net: Net) -> None:
-    g = net.graph
+    nodes = net.graph.nodes
     errors: list[NetdslError] = []
-    g.nodes[net.input_node]["shape"] = tuple(net.input_shape)
-    g.nodes[net.input_node]["layout"] = "first"
-    for nid in net.op_nodes():
-        node = g.nodes[nid]
-        ins = [g.nodes[i].get("shape") for i in node["inputs"]]
+    first = nodes[net.input_node]
+    first["shape"] = tuple(net.input_shape)
+    first["layout"] = "first"
+    registry = ops.REGISTRY
+    accepts = ops.accepts
+    input_node = net.input_node
+    for nid, node in nodes.items():
+        if nid == input_node:
+            continue
+        inputs = node["inputs"]
+        ins = [nodes[i].get("shape") for i in inputs]
         node["in_shapes"] = ins
-        if any(s is None for s in ins):
+        if None in ins:
             node["shape"] = None
             continue
-        spec = ops.REGISTRY[node["op"]]
+        spec = registry[node["op"]]
         # the memory layout of the input (channels first, or last after `permute 0x2x3x1`)
-        layout = g.nodes[node["inputs"][0]].get("layout", "first") if node["inputs"] else "first"
+        layout = nodes[inputs[0]].get("layout", "first") if inputs else "first"
         node["layout"] = spec.to_layout(node["args"]) if spec.to_layout else layout
         try:
-            layouts = {g.nodes[i].get("layout", "first") for i in node["inputs"]}
-            if len(layouts) > 1:
+            if len(inputs) > 1 and len({nodes[i].get("layout", "first") for i in inputs}) > 1:
                 raise ops.ShapeProblem(f"{node['op']}: inputs in different layouts (channels first and last)",
                                        hint="permute the channels-last input back first: `permute 0x3x1x2`")
-            if not ops.accepts(spec, layout):
+            if not accepts(spec, layout):
                 raise ops.ShapeProblem(
                     f"{node['op']} needs channels first (N, C, H, W); this tensor is channels last",
                     expected="channels first", found="channels last, after `permute 0x2x3x1`",
