@@ -179,8 +179,9 @@ KNOWN: dict[str, tuple[Known, ...]] = {
         "TensorFlow 'SAME' padding: on an even input a stride-2 kxk op of the reference pads (k-3)/2 "
         "before and (k-1)/2 after (Cadene's pad-and-crop), the .net file pads (k-1)/2 on both sides "
         "(padding=same); equal output sizes and costs, different values. At 224x224 stem cell 1 and "
-        "both reduction cells see even inputs (56, 28, 14); the main test uses 35x35 (odd inputs only)",
-        _symmetric_same_padding, shape=(3, 64, 64)),),
+        "both reduction cells see even inputs (56, 28, 14); the main test uses 35x35 (odd inputs only), "
+        "this one 32x32 (stem cell 2 and both reduction cells see 8, 4, 2)",
+        _symmetric_same_padding, shape=(3, 32, 32)),),
 }
 
 
