@@ -15,8 +15,10 @@ returns the peak together with what it is made of:
 * **forward transients**: outputs that no op keeps live from their producer to their last
   consumer; the forward peak is the largest sum of live storages.
 * **backward**: in reverse order each op allocates the gradients of its inputs (views for
-  flatten and concat), the gradients of its trainable parameters (kept), frees its output's
-  gradient and releases what it saved. The backward peak is the largest sum along the way.
+  flatten and concat), the gradients of its trainable parameters (kept), the temporaries of its
+  backward kernels (`Saves.work`; `Saves.cpu_work` too when the device is "cpu": oneDNN's
+  reorder copies, batch norm's buffer), frees its output's gradient and releases what it saved.
+  The backward peak is the largest sum along the way.
 * **step**: gradients and optimizer state, plus Adam's temporary of one parameter tensor.
 
 dtype: "float32"/"float64" are the dtype of the whole model; "float16"/"bfloat16" mean autocast:

@@ -518,13 +518,19 @@ def _conv_cpu_work(a, ins, out, batch: int) -> int:
     (one image of at most 20,480 values, groups 1, kernel at most 3x3); it also takes the slow
     path for an unstrided 1x1 under one thread with a batch below 16, which the estimate leaves
     aside (it assumes PyTorch's default, several threads). oneDNN's backward reorders the input
-    and the output gradient into its blocked layout: one copy of each, alive together (measured on
-    torch 2.13: depthwise, grouped, 1x1 and 3x3 alike)."""
+    and the output gradient into its blocked layout (nChw8c: channels padded to a multiple of 8,
+    LeNet's 1 and 6 channels take 8; AVX-512 machines use blocks of 16): one copy of each, alive
+    together (measured on torch 2.13, AVX2: depthwise, grouped, 1x1 and 3x3 alike)."""
     kh, kw = _pair(a["kernel"])
     x = numel(ins[0])
     if batch == 1 and x <= 20480 and a.get("groups", 1) == 1 and (kh <= 3 or kw <= 3):
         return 0
-    return x + numel(out)
+    return _blocked(ins[0]) + _blocked(out)
+
+
+def _blocked(shape: Shape) -> int:
+    """Values of a (C, H, W) map in oneDNN's nChw8c layout: channels padded to a multiple of 8."""
+    return -(-shape[0] // 8) * 8 * numel(shape[1:])
 
 
 _CONV_SAVES = Saves(inputs=(0,), when="params", cpu_work=_conv_cpu_work)
