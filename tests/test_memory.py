@@ -216,7 +216,16 @@ conv 3x3 p1 x16 act=leaky_relu; avgpool 3x3/1 p1 count_include_pad=false
 conv 1x1 x16 act=elu; pad sides=0x1x0x1; crop 1x1
 conv 3x3 p1 x16 act=tanh; adaptive_avgpool 4x4; dropout 0.5
 """),
+    # one image of at most 20,480 values (batch 1 below): the slow convolution path, whose backward
+    # unfolds x into im2col columns (a CIFAR ResNet's basic block)
+    "slow_path_one_tiny_image": ((16, 16, 16), """
+defaults conv bias=false bn act=relu
+conv 3x3 p1 x16
+residual<3x3:16 > 3x3:16 act=none> > relu
+residual<3x3/2:32 > 3x3:32 act=none> > relu
+"""),
 }
+BLOCK_BATCH = {"slow_path_one_tiny_image": 1}
 
 
 def _block_text(name: str) -> str:
@@ -224,7 +233,8 @@ def _block_text(name: str) -> str:
     return _BLOCK_HEAD.format(name=name, shape="x".join(map(str, shape))) + body.lstrip("\n") + _BLOCK_TAIL
 
 
-BLOCK_CASES = {name: _case(4, shape, text=_block_text(name), threads=2) for name, (shape, _) in BLOCKS.items()}
+BLOCK_CASES = {name: _case(BLOCK_BATCH.get(name, 4), shape, text=_block_text(name), threads=2)
+               for name, (shape, _) in BLOCKS.items()}
 
 
 @pytest.mark.parametrize("name", sorted(BLOCKS))
@@ -300,14 +310,16 @@ def test_relu6_in_place_keeps_a_clone():
 
 
 def test_convolution_backward_copies_on_cpu_only():
-    """oneDNN's backward reorders x and the output gradient: CPU only, and not on one tiny image."""
+    """oneDNN's backward reorders x and the output gradient: CPU only. One tiny image takes the
+    slow path instead: its backward unfolds x (im2col columns), nothing for an unstrided 1x1."""
     text = "network c\ninput 16x28x28\nconv 3x3 p1 x16 bias=false\ngap\nflatten\nfc = linear 2\n"
     report = netdsl.checks(text)
     conv = report.net.node(report.net.op_nodes()[0])
     spec = ops.REGISTRY["conv"]
     assert spec.saves.cpu_work(conv["args"], conv["in_shapes"], conv["shape"], 2) == 2 * 16 * 28 * 28
-    small = dict(conv["args"])
-    assert spec.saves.cpu_work(small, [(16, 8, 8)], (16, 8, 8), 1) == 0
+    assert spec.saves.cpu_work(conv["args"], [(16, 8, 8)], (16, 8, 8), 1) == 16 * 9 * 8 * 8
+    one = dict(conv["args"], kernel=1, padding=0)
+    assert spec.saves.cpu_work(one, [(16, 8, 8)], (16, 8, 8), 1) == 0
     assert report.memory(2, device="cpu").peak > report.memory(2, device="cuda").peak
 
 
