@@ -15,8 +15,10 @@ returns the peak together with what it is made of:
 * **forward transients**: outputs that no op keeps live from their producer to their last
   consumer; the forward peak is the largest sum of live storages.
 * **backward**: in reverse order each op allocates the gradients of its inputs (views for
-  flatten and concat), the gradients of its trainable parameters (kept), frees its output's
-  gradient and releases what it saved. The backward peak is the largest sum along the way.
+  flatten and concat), the gradients of its trainable parameters (kept), the temporaries of its
+  backward kernels (`Saves.work`; `Saves.cpu_work` too when the device is "cpu": oneDNN's
+  reorder copies, batch norm's buffer), frees its output's gradient and releases what it saved.
+  The backward peak is the largest sum along the way.
 * **step**: gradients and optimizer state, plus Adam's temporary of one parameter tensor.
 
 dtype: "float32"/"float64" are the dtype of the whole model; "float16"/"bfloat16" mean autocast:
@@ -198,7 +200,10 @@ class _Step:
                     others = any(self.rg[j] for k, j in enumerate(ins) if k != i)
                     if (sv.when == "params" and not params_train) or (sv.when == "other" and not others):
                         continue
-                    keep.append(self._kept_input(nid, spec, ins[i]))
+                    if nid in self.inplace and sv.inplace_clone:  # the copy taken before overwriting
+                        keep.append(self._new(self.nbytes[ins[i]], nid))
+                    else:
+                        keep.append(self._kept_input(nid, spec, ins[i]))
                 if sv.output:
                     keep.append(self.storage[nid])
                 for values, kind in sv.extras(a, node["in_shapes"], node["shape"]):
@@ -235,7 +240,8 @@ class _Step:
         cur = peak = kept_now = kept_at = 0
         at = self.order[0] if self.order else self.net.input_node
         for nid in self.order:
-            new = [s for s in [self.storage[nid], *self.keeps[nid]] if s not in live and s in self.size]
+            # each storage once: an op that keeps its own output (relu, sigmoid) lists it twice
+            new = [s for s in dict.fromkeys([self.storage[nid], *self.keeps[nid]]) if s not in live and s in self.size]
             for s in new:
                 live.add(s)
                 cur += self.size[s]
@@ -293,8 +299,11 @@ class _Step:
                     grads[i] = 0  # a view of the output's gradient
             if node.get("trainable", True):
                 pgrads += node["params"] * self.full
-            work = spec.saves.work(node["args"], node["in_shapes"], node["shape"]) * self.batch * self.elt[nid] \
-                if spec.saves.work else 0
+            sv = spec.saves
+            per_image = sv.work(node["args"], node["in_shapes"], node["shape"]) if sv.work else 0
+            if sv.cpu_work and self.device == "cpu":
+                per_image += sv.cpu_work(node["args"], node["in_shapes"], node["shape"], self.batch)
+            work = per_image * self.batch * self.elt[nid]
             gbytes += made + partial + work
             if saved + gbytes + pgrads > peak:
                 peak, at, at_saved, at_pgrads, at_trans = saved + gbytes + pgrads, nid, saved, pgrads, gbytes

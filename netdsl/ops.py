@@ -208,7 +208,12 @@ class Saves:
     `view(a, ins)` where it depends on the arguments. `grad_view`: the input gradients are views
     of the output gradient (flatten, concat): backward allocates nothing for them. `work(a, ins,
     out)`: values per image of the temporaries its backward allocates besides the input gradients
-    (a composite op's chain of backward ops), in the activation dtype.
+    (a composite op's chain of backward ops), in the activation dtype. `cpu_work(a, ins, out,
+    batch)`: the same for the CPU kernels only (oneDNN's reorder copies in a convolution's
+    backward, the batch-norm kernel's buffer), added to `work` when the estimate is for "cpu".
+    `inplace_clone`: when the op runs in place, autograd first clones its input (the derivative
+    reads the input, which the op overwrites: hardtanh_), and that copy, a new storage, is what it
+    keeps instead of the input.
     """
 
     inputs: tuple[int, ...] | str | Callable[[dict, list[Shape], Shape], tuple[int, ...]] = ()  # or "all"
@@ -218,6 +223,8 @@ class Saves:
     view: bool | Callable[[dict, list[Shape]], bool] = False
     grad_view: bool = False
     work: Callable[[dict, list[Shape], Shape], int] | None = None
+    cpu_work: Callable[[dict, list[Shape], Shape, int], int] | None = None
+    inplace_clone: bool = False
 
     def is_view(self, a: dict, ins: list[Shape]) -> bool:
         return self.view(a, ins) if callable(self.view) else self.view
@@ -504,6 +511,37 @@ def _out_numel(a, ins, out) -> int:
     return numel(out)
 
 
+def _conv_cpu_work(a, ins, out, batch: int) -> int:
+    """Values per image that a CPU convolution's backward allocates besides the input gradient.
+
+    PyTorch takes oneDNN (mkldnn_convolution) for float convolutions unless the input is tiny
+    (one image of at most 20,480 values, groups 1, kernel at most 3x3: the slow path, whose
+    backward allocates the im2col columns instead, measured on a CIFAR ResNet); it also takes the slow
+    path for an unstrided 1x1 under one thread with a batch below 16, which the estimate leaves
+    aside (it assumes PyTorch's default, several threads). oneDNN's backward reorders the input
+    and the output gradient into its blocked layout (nChw8c: channels padded to a multiple of 8,
+    LeNet's 1 and 6 channels take 8; AVX-512 machines use blocks of 16): one copy of each, alive
+    together (measured on torch 2.13, AVX2: depthwise, grouped, 1x1 and 3x3 alike)."""
+    kh, kw = _pair(a["kernel"])
+    x = numel(ins[0])
+    if batch == 1 and x <= 20480 and a.get("groups", 1) == 1 and (kh <= 3 or kw <= 3):
+        # the slow path (slow_conv2d): its backward unfolds x for the weight gradient, a column
+        # buffer of C_in*kh*kw values per output position; none for an unstrided, unpadded 1x1
+        if kh == kw == 1 and _pair(a["stride"]) == (1, 1) and resolve_padding(a["padding"], a["kernel"],
+                                                                              a["dilation"]) == (0, 0):
+            return 0
+        return ins[0][0] * kh * kw * out[1] * out[2]
+    return _blocked(ins[0]) + _blocked(out)
+
+
+def _blocked(shape: Shape) -> int:
+    """Values of a (C, H, W) map in oneDNN's nChw8c layout: channels padded to a multiple of 8."""
+    return -(-shape[0] // 8) * 8 * numel(shape[1:])
+
+
+_CONV_SAVES = Saves(inputs=(0,), when="params", cpu_work=_conv_cpu_work)
+
+
 _CONV_ARGS = (
     ArgSpec("kernel", "pair", required=True, aliases=("k",), doc="kernel size, 3 or 3x3 or 1x7"),
     ArgSpec("out", "pos_int", None, aliases=("c", "channels"), doc="output channels (x64)", free=True),
@@ -530,7 +568,7 @@ register(OpSpec(
     params=_conv_params,
     state=_conv_state,
     macs=_conv_macs,
-    saves=INPUT_FOR_PARAMS,
+    saves=_CONV_SAVES,
     autocast="lower",
     activations=_out_numel,
     channels=lambda a, ins, shapes: conv_out_channels(a, ins[0]),
@@ -566,7 +604,8 @@ register(OpSpec(
     params=lambda a, ins, out: _conv_params(_dw_full(a, ins), ins, out),
     state=lambda a, ins, out: _conv_state(_dw_full(a, ins), ins, out),
     macs=lambda a, ins, out: _conv_macs(_dw_full(a, ins), ins, out),
-    saves=INPUT_FOR_PARAMS,
+    saves=Saves(inputs=(0,), when="params",
+                cpu_work=lambda a, ins, out, b: _conv_cpu_work(_dw_full(a, ins), ins, out, b)),
     autocast="lower",
     activations=_out_numel,
     channels=lambda a, ins, shapes: ins[0] * a["multiplier"] if a["multiplier"] != 1 else ins[0],
@@ -649,7 +688,8 @@ register(OpSpec(
     params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
     state=_bn_state,
     macs=_zero,
-    saves=INPUT,
+    # x; the CPU kernel's backward allocates a buffer of the input's size besides the gradient
+    saves=Saves(inputs=(0,), cpu_work=lambda a, ins, out, b: numel(ins[0])),
     buffers=lambda a, ins, out: 2 * ins[0][0],  # running mean and variance
     channels=_same,
     lowering=Lowering("BatchNorm2d", _bn_module, module_1d="BatchNorm1d"),
@@ -950,7 +990,8 @@ def _act(name, module, doc, args=(), ctor=_no_args, saves=OUTPUT, aliases=(), in
 
 
 _act("relu", "ReLU", "rectified linear unit", inplace=True)
-_act("relu6", "ReLU6", "ReLU clipped at 6 (MobileNet)", saves=INPUT, inplace=True)  # hardtanh: x (in place: y)
+# hardtanh keeps x; in place (hardtanh_) autograd first clones x, and keeps the clone
+_act("relu6", "ReLU6", "ReLU clipped at 6 (MobileNet)", saves=Saves(inputs=(0,), inplace_clone=True), inplace=True)
 _act("sigmoid", "Sigmoid", "logistic sigmoid")
 _act("tanh", "Tanh", "hyperbolic tangent")
 _act("leaky_relu", "LeakyReLU", "leaky ReLU: leaky_relu 0.1", args=(ArgSpec("slope", "float", 0.01, free=True),),
