@@ -24,6 +24,16 @@ def static_keys(name: str) -> list[list]:
     return [[k, list(s)] for k, s in state_dict(netdsl.check(name).net)]
 
 
+def assert_torchvisions(name: str) -> None:
+    """Params and MACs (at the builder's input size) and the state_dict keys, order and shapes of
+    the zoo network equal torchvision's builder of that name."""
+    import netdsl
+
+    r, ref = netdsl.check(name), fixture(name)
+    assert (r.total.params, r.total.macs) == (ref["params"], ref["macs"])
+    assert static_keys(name) == ref["state_dict"]
+
+
 def randomise(model) -> None:
     """Every floating state (weights, biases, running statistics) random, so that a wrong eps, a
     missing affine or a swapped running statistic changes the outputs."""
