@@ -17,6 +17,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -106,8 +107,39 @@ def _parser() -> Lark:
     except OSError:
         lark = Lark(sources.grammar_text(), **options)
     lalr = lark.parser.parser.parser  # the LALR driver: its table maps each rule to the function it calls
-    lalr.callbacks = _reductions(list(lalr.callbacks), _BUILDER)
+    lalr.callbacks = _lean(lalr.parse_table, _reductions(list(lalr.callbacks), _BUILDER))
     return lark
+
+
+class _TableRule:
+    """A rule as the LALR loop reads it: its length and the name it reduces to. Its hash and
+    equality are `object`'s (identity, in C): on every reduction the loop looks the rule up among
+    the callbacks and compares it with the end state, and Lark's `Rule` does both in Python (two
+    calls per reduction, a tenth of the parse)."""
+
+    __slots__ = ("expansion", "origin", "rule")
+
+    def __init__(self, rule):
+        self.rule, self.expansion = rule, rule.expansion
+        # the name as a plain `str`: the loop looks it up in a row of the table, and with Lark's `Token`
+        # as key each lookup would compare through `Token.__eq__`, in Python
+        self.origin = SimpleNamespace(name=str.__str__(rule.origin.name))
+
+    def __repr__(self):
+        return f"_TableRule({self.rule})"
+
+
+def _lean(table, reductions: dict) -> dict:
+    """Put a `_TableRule` in place of each rule of the parse table (in place); returns the
+    reductions keyed by them."""
+    lean: dict[int, _TableRule] = {}
+    for row in table.states.values():
+        for term, (action, arg) in list(row.items()):
+            if not isinstance(arg, int):
+                if id(arg) not in lean:
+                    lean[id(arg)] = _TableRule(arg)
+                row[term] = (action, lean[id(arg)])
+    return {rule: reductions[rule.rule] for rule in lean.values()}
 
 
 # The optional accelerator (`pip install netdsl[fast]`): lark-cython, Lark's lexer and LALR loop
@@ -167,13 +199,17 @@ def _accelerated():
         return lx
 
     class LALR(lark_cython.plugins["LALR_Parser"]):
+        """Keeps the reductions, for `_lean` once the parser is built (from the grammar or the cache)."""
+
         def __init__(self, parser_conf, debug=False, strict=False):
-            parser_conf.callbacks = _reductions(list(parser_conf.callbacks), _BUILDER)
+            parser_conf.callbacks = self.reductions = _reductions(list(parser_conf.callbacks), _BUILDER)
             super().__init__(parser_conf, debug=debug)
 
         @classmethod
         def deserialize(cls, data, memo, callbacks, debug=False):
-            return super().deserialize(data, memo, _reductions(list(callbacks), _BUILDER), debug)
+            inst = super().deserialize(data, memo, {}, debug)
+            inst.reductions = _reductions(list(callbacks), _BUILDER)
+            return inst
 
     options = dict(parser="lalr", lexer="contextual", keep_all_tokens=True, maybe_placeholders=True, start="start",
                    _plugins=dict(lark_cython.plugins, ContextualLexer=lexer, LALR_Parser=LALR))
@@ -182,12 +218,8 @@ def _accelerated():
             lark = Lark(sources.grammar_text(), cache=True, **options)
         except OSError:
             lark = Lark(sources.grammar_text(), **options)
-        # Rule names as plain `str`: the compiled loop looks each reduced rule's name up in the table,
-        # and a Lark `Token` as key compares through its Python `__eq__` (a fifth of the parse time)
-        for row in lark.parser.parser._parse_table.states.values():
-            for _action, arg in row.values():
-                if not isinstance(arg, int):
-                    arg.origin.name = str.__str__(arg.origin.name)
+        lalr = lark.parser.parser
+        lalr.parser = _lc._Parser(lalr._parse_table, _lean(lalr._parse_table, lalr.reductions))
         _CyToken = _lc.Token
         lark.parse("input 1\n")  # a version of lark-cython that does not fit this Lark fails here
     except Exception:  # noqa: BLE001 - the plain parser does the work
