@@ -16,7 +16,8 @@ Three measurements, each printed as a table with PASS/FAIL against the issues' t
 
 3. Large inputs (issue 11), one fresh process per size: `check` of 10k / 100k / 200k written-out
    layers, a 1 MB line of 60k convolutions (and 30k), `compile` and `load(device="meta")` of
-   12.5k / 25k layers; wall time, peak RSS and the growth factor of each pair. Targets: 100k layers
+   12.5k / 25k layers; wall time, peak RSS and the growth factor of each pair. Each child ends as
+   the `netdsl` command does (`os._exit` once the output is flushed, see `cli.console`). Targets: 100k layers
    < 5 s and < 300 MB, the 60k line < 6 s, 200k layers < 10 s, compile and meta-load linear.
    (`--only large`; left out of `--quick`.)
 
@@ -554,7 +555,7 @@ TARGET_LINE_SECONDS = 6.0  # the 1 MB line of 60k convolutions
 TARGET_200K_SECONDS = 10.0
 
 LARGE_CHILD = r'''
-import json, sys, time
+import json, os, sys, time
 sys.path.insert(0, sys.argv[3])
 import bench_check as B
 from netdsl.limits import Limits
@@ -572,7 +573,9 @@ if job == "compile":
     generate(report)
 elif job == "meta-load":
     runtime.build_module(report, device=torch.device("meta"))
-print(json.dumps({"seconds": time.perf_counter() - t, "bytes": len(text), "layers": report.total.layers}))
+print(json.dumps({"seconds": time.perf_counter() - t, "bytes": len(text), "layers": report.total.layers}),
+      flush=True)
+os._exit(0)  # as the `netdsl` command ends (cli.console): what was built is not freed object by object
 '''
 
 # (label, job, sizes): the first size is the base of the growth factor

@@ -12,6 +12,7 @@ blanks (`blank_comments`). Lark's exceptions are translated here, at one boundar
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import re
 import threading
@@ -758,7 +759,7 @@ class _Pos:
 
 def _where(c):
     """The extent of a rule's child: a token, a node (its span) or a `_Pos`; None when unknown."""
-    if isinstance(c, Token):
+    if isinstance(c, Token) or type(c) is _CyToken:
         return (c.line, c.column, c.end_line, c.end_column)
     if isinstance(c, _Pos):
         return c.pos
@@ -768,11 +769,12 @@ def _where(c):
 
 def _positions(f, children):
     """A rule's method called with its span from all the children (`_Meta`) and the children Lark
-    keeps by default (placeholders included); values without a span of their own travel as `_Pos`."""
+    keeps by default (placeholders included); values without a span of their own travel as `_Pos`.
+    The accelerator's tokens are no `str`: the kept ones reach the method as Lark tokens."""
     first = next((p for p in map(_where, children) if p is not None), None)
     last = next((p for p in map(_where, reversed(children)) if p is not None), None)
-    kept = [c.value if isinstance(c, _Pos) else c for c in children
-            if not isinstance(c, Token) or c.type in _KEPT_TOKENS]
+    kept = [c.value if isinstance(c, _Pos) else _lark_token(c) if type(c) is _CyToken else c for c in children
+            if not (isinstance(c, Token) or type(c) is _CyToken) or c.type in _KEPT_TOKENS]
     value = f(_Meta(first, last), kept)
     if first is None:
         return value
@@ -978,13 +980,13 @@ class _ToAst:
         block = A.Block(str(name), branches, self._s(meta), _tspan(self.file, name), tuple(opts))
         return self._nest(block, [i for b in branches for i in b], meta)
 
-    def _nest(self, node, children, meta):
+    def _nest(self, node, children, meta=None, span=None):
         """Record how deeply `node` nests; refuse nesting beyond MAX_NESTING (no RecursionError later)."""
         d = 1 + max((self.depth.get(id(ch), 0) for ch in children), default=0)
         if d > MAX_NESTING:
             raise NetdslLimitError(
                 f"nesting {d} levels deep; the limit is {MAX_NESTING}",
-                span=self._s(meta),
+                span=span or self._s(meta),
                 hint="split the expression or the nested blocks into `define`s",
             )
         self.depth[id(node)] = d
@@ -1138,9 +1140,7 @@ def _generic(rule, method):
             return children if type(children) is _Flat else _Flat(children)
         if expand1 and len(children) == 1:
             return children[0]
-        if _CyToken is not None:  # the accelerator's tokens are no `str`: the rule's method gets Lark's
-            children = [_lark_token(c) if type(c) is _CyToken else c for c in children]
-        return _positions(method, children)
+        return _positions(method, children)  # (which hands the methods Lark tokens, see there)
 
     return reduce
 
@@ -1198,9 +1198,6 @@ def _fast(b: _ToAst) -> dict:
         return A.Layer(name, tuple(args), Span_(b.file, tok.line, tok.column, end.end_line, end.end_col),
                        tspan(tok))
 
-    def flat_first(s):
-        return _Flat(s)
-
     def flat_more(s):
         flat = s[0]
         flat.append(s[1])
@@ -1236,14 +1233,31 @@ def _fast(b: _ToAst) -> dict:
         flat.append(s[1])
         return flat
 
+    def int_(s):  # an expression's number
+        tok = s[0]
+        sp = tspan(tok)
+        return Num(number(tok.value, sp), sp)
+
+    def name(s):  # an expression's name
+        tok = s[0]
+        return A.Name(tok.value, tspan(tok))
+
+    def pos_arg(generic):
+        def reduce(s):  # a call's argument: its span is its expression's (brackets around it: generic)
+            e = s[0]
+            return A.CallArg(None, e, e.span) if type(e) is not _Pos else generic(s)
+        return reduce
+
+    def group(s):  # `( chain )`
+        lpar, chain, rpar = s
+        sp = Span_(b.file, lpar.line, lpar.column, rpar.end_line, rpar.end_column)
+        return b._nest(A.Group((A.Statement(chain, chain.span),), sp, braces=False), chain.items, span=sp)
+
     def nothing(s):
         return None
 
     def no_seps(s):  # `_sep+`: nothing of it reaches a node (a separator is never the first or last token of one)
         return ()
-
-    def first_child(s):
-        return s[0]
 
     def branches_first(s):  # a block's elements: a list of branches, each a list of items
         return [[s[0]]]
@@ -1269,6 +1283,8 @@ def _fast(b: _ToAst) -> dict:
             return A.Program(b.file, tuple(st.value if type(st) is _Pos else st for st in stmts))
         return reduce
 
+    first_child = operator.itemgetter(0)  # a rule that passes its child on: no Python call at all
+
     return {
         ("arg_dims", ("DIMS",)): arg_dims,
         ("arg_int", ("INT",)): arg_int,
@@ -1277,7 +1293,7 @@ def _fast(b: _ToAst) -> dict:
         ("arg_name", ("NAME",)): arg_name,
         ("layer", ("NAME",)): layer_bare,
         ("layer", ("NAME", "__defaults_star_3")): layer_args,
-        ("__defaults_star_3", ("layer_arg",)): flat_first,
+        ("__defaults_star_3", ("layer_arg",)): _Flat,  # called from C, as `first_child`
         ("__defaults_star_3", ("__defaults_star_3", "layer_arg")): flat_more,
         ("__chain_star_7", ("MORETHAN", "item")): chain_more,
         ("__chain_star_7", ("__chain_star_7", "MORETHAN", "item")): chain_more_more,
@@ -1295,7 +1311,20 @@ def _fast(b: _ToAst) -> dict:
         ("__start_star_1", ("__start_star_1", "_stmt", "__start_plus_0")): stmts_more,
         ("_stmt", None): first_child,
         ("start", None): start,
+        ("int", ("INT",)): int_,
+        ("name", ("NAME",)): name,
+        ("pos_arg", ("expr",)): pos_arg,
+        ("group", ("LPAR", "chain", "RPAR")): group,
     }
+
+
+def _comma_list_more(s):
+    """`__rule_star_N: __rule_star_N "," x` (Lark's repetition of `("," x)*`): the list of the
+    tokens and values so far grows in place, as `_generic` grows it."""
+    flat = s[0]
+    flat.append(s[1])
+    flat.append(s[2])
+    return flat
 
 
 def _reductions(rules: list, b: _ToAst) -> dict:
@@ -1303,6 +1332,7 @@ def _reductions(rules: list, b: _ToAst) -> dict:
     wrapper and `_positions` cost more than the AST's nodes; for the common rules `_fast` does the
     same work directly, and `_generic` does the rest. `?rule`s with one child pass it on."""
     fast = _fast(b)
+    pos_arg_factory = fast[("pos_arg", ("expr",))]
     out = {}
     for rule in rules:
         name = rule.alias or rule.origin.name
@@ -1312,6 +1342,10 @@ def _reductions(rules: list, b: _ToAst) -> dict:
             f = fast[(name, None)]
             if name == "start":
                 f = f(symbols)
+        if f is None and rule.origin.name.startswith("__") and "_star_" in rule.origin.name \
+                and len(symbols) == 3 and symbols[:2] == (rule.origin.name, "COMMA") \
+                and not symbols[2].startswith("_") and not rule.options.empty_indices:
+            f = _comma_list_more
         if f is None and rule.options.expand1 and not rule.alias and len(symbols) == 1 \
                 and not rule.options.empty_indices and not symbols[0].startswith("_"):
             f = fast[("_stmt", None)]  # `?item: layer`: the child itself
@@ -1321,5 +1355,7 @@ def _reductions(rules: list, b: _ToAst) -> dict:
                     rule.options.expand1 and len(symbols) == 1):
                 raise AssertionError(f"no method for the rule {name}")  # a grammar change without its method
             f = _generic(rule, method)
+        elif f is pos_arg_factory:  # a fast reduction that hands the unusual cases to the generic one
+            f = f(_generic(rule, getattr(b, name)))
         out[rule] = f
     return out
