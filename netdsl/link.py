@@ -156,7 +156,7 @@ class _Linker:
         """The AST of a file read by `read`, parsed on first use only."""
         prog = self.programs.get((key, name))
         if prog is None:
-            prog = self.programs[(key, name)] = parse.parse(text, name)
+            prog = self.programs[(key, name)] = parse.parse(text, name, self.limits.max_layers)
         return prog
 
     def collect(self, program: A.Program, seen: tuple[str, ...], depth: int) -> _Collected:

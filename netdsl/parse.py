@@ -229,6 +229,7 @@ def _accelerated():
 
 
 _PARSING = threading.Lock()  # the parser's transformer holds the state of one parse
+_UNBOUNDED = 1 << 62
 
 
 # A string or a comment, whichever starts first (`#` inside a string is no comment).
@@ -251,8 +252,9 @@ def blank_comments(text: str) -> str:
     return _COMMENT_OR_STRING.sub(_blank, text) if "#" in text else text
 
 
-def parse(text: str, file: str = "<string>") -> A.Program:
-    """Parse `.net` source into an AST, or raise a located NetdslError."""
+def parse(text: str, file: str = "<string>", max_items: int | None = None) -> A.Program:
+    """Parse `.net` source into an AST, or raise a located NetdslError. `max_items`: the most
+    layers, calls and blocks the file may write (the layer limit; see `_ToAst.written`)."""
     if text.startswith("\ufeff"):
         text = text[1:]
     text = blank_comments(text)
@@ -262,7 +264,7 @@ def parse(text: str, file: str = "<string>") -> A.Program:
         try:
             program = None
             if fast is not None:
-                _BUILDER.start_file(file)
+                _BUILDER.start_file(file, max_items)
                 fast[1].depth, fast[1].prev = 0, None
                 try:
                     program = fast[0].parse(text)
@@ -271,7 +273,7 @@ def parse(text: str, file: str = "<string>") -> A.Program:
                 except Exception:  # noqa: BLE001 - a syntax error (or a fault of the accelerator): see below
                     program = None
             if program is None:
-                _BUILDER.start_file(file)
+                _BUILDER.start_file(file, max_items)
                 program = parser.parse(text)
             braced = _BUILDER.braced
         except UnexpectedInput as e:
@@ -791,11 +793,28 @@ class _ToAst:
     def __init__(self):
         self.start_file(None)
 
-    def start_file(self, file: str | None) -> None:
+    def start_file(self, file: str | None, max_items: int | None = None) -> None:
         self.file = file
+        self.max_items = max_items
+        self.items_left = _UNBOUNDED if max_items is None else max_items  # see `written`
         self.depth: dict[int, int] = {}
         self.children_alive: list = []  # keeps ids in `depth` unique while parsing
         self.braced: list = []  # `item @"...{expr}..."` nodes, their parts read after the parse
+
+    def written(self, span: Span) -> None:
+        """Count a written layer, call or block (a tensor name reads as a layer here): no network
+        written with more of them than the layer limit allows is realistic (each expands to a
+        layer at least, or is a reference or never used), so such a file is refused while it is
+        read, after that many (without the bound, 4 MiB of `a>a>...` took 17 s to its error)."""
+        self.items_left -= 1
+        if self.items_left < 0:
+            raise NetdslLimitError(
+                f"the file writes more than {self.max_items:,} layers, calls and blocks; the limit is "
+                f"{self.max_items:,}",
+                span=span,
+                hint="every layer, call, block and tensor name written counts, in defines too; raise the limit "
+                     "with --max-layers (or NETDSL_MAX_LAYERS) if this is intended",
+            )
 
     # ---- what a parenthesised expression or condition, or an optional part, stands for
     def _inner(self, meta, c):
@@ -915,11 +934,13 @@ class _ToAst:
                 expected="a kernel like 3x3 or 1x7",
                 found="x".join(map(str, kernel.values)),
             )
+        self.written(self._s(meta))
         return A.Shorthand(kernel, c[1], c[2], tuple(c[3:]), self._s(meta))
 
     def shorthand_name(self, meta, c):  # `k:c`: the kernel is a parameter's value (checked when expanded)
         self._not_keyword(c[0])
         kernel = A.Name(str(c[0]), _tspan(self.file, c[0]))
+        self.written(self._s(meta))
         return A.Shorthand(kernel, c[1], c[2], tuple(c[3:]), self._s(meta))
 
     def pos_arg(self, meta, c):
@@ -937,6 +958,7 @@ class _ToAst:
     def call(self, meta, c):
         flat, name, args = c
         self._not_keyword(name)
+        self.written(self._s(meta))
         return A.Call(str(name), args, self._s(meta), _tspan(self.file, name), flat=bool(flat))
 
     def named_item(self, meta, c):
@@ -978,6 +1000,7 @@ class _ToAst:
         self._not_keyword(name)
         branches = tuple(map(tuple, branches))
         block = A.Block(str(name), branches, self._s(meta), _tspan(self.file, name), tuple(opts))
+        self.written(self._s(meta))
         return self._nest(block, [i for b in branches for i in b], meta)
 
     def _nest(self, node, children, meta=None, span=None):
@@ -1187,6 +1210,9 @@ def _fast(b: _ToAst) -> dict:
         if name in KEYWORDS:
             b._not_keyword(_lark_token(tok))
         sp = tspan(tok)
+        b.items_left -= 1
+        if b.items_left < 0:
+            b.written(sp)
         return A.Layer(name, (), sp, sp)
 
     def layer_args(s):
@@ -1195,8 +1221,11 @@ def _fast(b: _ToAst) -> dict:
         if name in KEYWORDS:
             b._not_keyword(_lark_token(tok))
         end = args[-1].span
-        return A.Layer(name, tuple(args), Span_(b.file, tok.line, tok.column, end.end_line, end.end_col),
-                       tspan(tok))
+        sp = Span_(b.file, tok.line, tok.column, end.end_line, end.end_col)
+        b.items_left -= 1
+        if b.items_left < 0:
+            b.written(sp)
+        return A.Layer(name, tuple(args), sp, tspan(tok))
 
     def flat_more(s):
         flat = s[0]
@@ -1319,10 +1348,10 @@ def _fast(b: _ToAst) -> dict:
 
 
 def _comma_list_more(s):
-    """`__rule_star_N: __rule_star_N "," x` (Lark's repetition of `("," x)*`): the list of the
-    tokens and values so far grows in place, as `_generic` grows it."""
+    """`__rule_star_N: __rule_star_N "," x` (Lark's repetition of `("," x)*`): the list of values
+    so far grows in place, as `_generic` grows it, without the commas (no rule keeps them, and a
+    list's extent comes from the brackets or values around them: 2M commas held 100 MB)."""
     flat = s[0]
-    flat.append(s[1])
     flat.append(s[2])
     return flat
 

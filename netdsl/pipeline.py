@@ -34,7 +34,7 @@ def front_end(text: str, file: str = "<string>", overrides: dict[str, str] | Non
 
 
 def _stages(text, file, smap, overrides, input_shape, limits) -> Report:
-    program = parse.parse(text, file)
+    program = parse.parse(text, file, limits.max_layers)
     linked = link.link(program, smap, overrides, limits)
     budgets = budget.collect(linked)
     net = expand.expand(linked, input_shape, limits)

@@ -700,6 +700,53 @@ def test_separator_runs_take_memory_linear_in_the_text(filler):
     assert len(program.stmts) == 3
 
 
+@pytest.mark.parametrize("item", ["a", "relu", "conv 3x3 x8", "3x3:8", "f(1)", "seq<relu>", "(relu)"])
+@pytest.mark.parametrize("sep", [" > ", "\n", "; "])
+def test_a_file_writing_more_items_than_the_layer_limit_stops_while_read(item, sep):
+    """Each written layer, call and block counts against the layer limit as it is parsed: 4 MiB of
+    `a>a>...` (2M layers) stops after 200,001 of them instead of parsing them all (17 s before)."""
+    from netdsl.limits import Limits
+    from netdsl.pipeline import front_end
+
+    text = "network n\ninput 3x8x8\ndefine f(k) = relu\n" + sep.join([item] * 6) + "\n"
+    with pytest.raises(NetdslLimitError) as e:
+        front_end(text, "w.net", limits=Limits(max_layers=5))
+    err = e.value
+    assert err.message == "the file writes more than 5 layers, calls and blocks; the limit is 5"
+    assert err.hint == ("every layer, call, block and tensor name written counts, in defines too; raise the limit "
+                        "with --max-layers (or NETDSL_MAX_LAYERS) if this is intended")
+    # located at the sixth count: the define's `relu` is the first; a block counts with its `relu`
+    per_item = 2 if "<" in item else 1
+    nth = (6 - 1 + per_item - 1) // per_item  # the item on line 4 that holds the sixth count
+    if sep == "\n":
+        assert err.span.line == 3 + nth
+    else:
+        assert err.span.line == 4
+        start = len(sep.join([item] * (nth - 1))) + (len(sep) if nth > 1 else 0) + 1
+        assert start <= err.span.col < start + len(item)
+
+
+def test_the_written_item_bound_is_the_layer_limit_and_counts_defines():
+    from netdsl.limits import Limits
+    from netdsl.pipeline import front_end
+
+    text = "input 3x8x8\ndefine f(k) = relu > relu\nrelu > relu > relu\n"
+    assert front_end(text, "w.net", limits=Limits(max_layers=5)).total.layers == 3
+    with pytest.raises(NetdslLimitError, match="writes more than 4 layers"):
+        front_end(text, "w.net", limits=Limits(max_layers=4))  # 5 written, 3 expanded
+
+
+def test_the_written_item_bound_applies_to_included_files(tmp_path):
+    from netdsl.limits import Limits
+    from netdsl.pipeline import front_end_file
+
+    (tmp_path / "lib.net").write_text("define f(k) = relu > relu > relu > relu\n")
+    (tmp_path / "main.net").write_text('include "lib.net"\ninput 3x8x8\nrelu\n')
+    with pytest.raises(NetdslLimitError) as e:
+        front_end_file(tmp_path / "main.net", limits=Limits(max_layers=3))
+    assert e.value.span.file.endswith("lib.net") and (e.value.span.line, e.value.span.col) == (1, 36)
+
+
 def test_comment_lines_before_a_continuation_still_continue():
     r = netdsl.checks("input 3x8x8\nrelu\n# a comment\n\n  # another\n> relu\n", name="c.net")
     assert len(r.net.op_nodes()) == 2

@@ -38,9 +38,9 @@ def test_include_diamond_reads_and_parses_each_file_once(tmp_path, monkeypatch):
         reads[Path(self).name] += 1
         return read_bytes(self)
 
-    def counting_parse(text, file="<string>"):
+    def counting_parse(text, file="<string>", max_items=None):
         parses[Path(file).name] += 1
-        return real_parse(text, file)
+        return real_parse(text, file, max_items)
 
     monkeypatch.setattr(Path, "read_bytes", counting_read)
     monkeypatch.setattr(parse, "parse", counting_parse)
