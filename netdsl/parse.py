@@ -22,6 +22,7 @@ from types import SimpleNamespace
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
 from . import ast as A
 from . import sources
@@ -270,7 +271,9 @@ def parse(text: str, file: str = "<string>", max_items: int | None = None) -> A.
                     program = fast[0].parse(text)
                 except NetdslError:
                     raise
-                except Exception:  # noqa: BLE001 - a syntax error (or a fault of the accelerator): see below
+                except UnexpectedInput as e:  # the same parse table and states: the same message (tested)
+                    raise _syntax_error(e, text, file) from None
+                except Exception:  # noqa: BLE001 - a fault of the accelerator: the plain parser does the work
                     program = None
             if program is None:
                 _BUILDER.start_file(file, max_items)
@@ -441,11 +444,27 @@ def _char_hint(ch: str) -> str | None:
 
 
 def _accepts(e: UnexpectedInput) -> set[str]:
-    """The terminals that would let the parse go on (exact: tried on a copy of the parser)."""
+    """The terminals that would let the parse go on (exact: each tried on a copy of the parser's
+    stack, as Lark's `InteractiveParser.accepts` does, by Lark's own LALR step in Python: the same
+    for the plain parser and the accelerator's state, whose `accepts` fails)."""
     ip = getattr(e, "interactive_parser", None)
     if ip is not None:
         try:
-            return set(ip.accepts())
+            state = ip.parser_state
+            table = state.parse_conf.parse_table
+            stack = list(state.state_stack)
+            conf = ParseConf(table, {}, "start")
+            accepts = set()
+            for term in table.states[stack[-1]]:
+                if not term.isupper():
+                    continue
+                trial = ParserState(conf, None, list(stack), [None] * len(stack))
+                try:
+                    trial.feed_token(Token(term, ""), term == "$END")
+                except UnexpectedToken:
+                    continue
+                accepts.add(term)
+            return accepts
         except Exception:  # noqa: BLE001 - fall back to the parser table's guess
             pass
     return set(getattr(e, "expected", None) or getattr(e, "allowed", None) or ())

@@ -107,8 +107,52 @@ def test_accelerator_gives_the_same_results(monkeypatch):
               for p in sorted((ROOT / "tests" / "fixtures").rglob("*.net"))]
     texts += [(name, make(50)) for name, make in SHAPES]
     texts += [("<multi-line>", "input 3x8x8\nres<conv 3x3 x8\n  > relu |\n id>\n> f(1,\n 2)\n")]
+    texts += _mutants([t for _, t in texts[:90]], 1500)
     monkeypatch.setattr(P, "_ACCELERATE_FROM", 0)
     fast = [_outcome(t, f) for f, t in texts]
     monkeypatch.setattr(P, "_accelerated", lambda: None)
     plain = [_outcome(t, f) for f, t in texts]
     assert fast == plain
+
+
+_PIECES = [">", "<", "|", "(", ")", "{", "}", ";", "\n", ",", "=", ":", "/", "*", "x3", "3x3", "p1", "relu", "define",
+           "then", "else", "@a", '"s"', "...", "1.5", "#c\n", "residual<", "if", "-", "+", "\x07", "@ a"]
+
+
+def _mutants(sources: list[str], n: int) -> list[tuple[str, str]]:
+    """Zoo files with one to three insertions or deletions: mostly syntax errors, at every kind of
+    parser state (the accelerator reports them from its own state, see `parse._accepts`)."""
+    import random
+
+    rng = random.Random(11)
+    out = []
+    for k in range(n):
+        t = rng.choice(sources)
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(t) + 1)
+            op = rng.random()
+            if op < 0.4:
+                t = t[:i] + rng.choice(_PIECES) + t[i:]
+            elif op < 0.8:
+                t = t[:i] + t[i + rng.randint(1, 6):]
+            else:
+                t = t[:i] + " " + rng.choice(_PIECES) + " " + t[i:]
+        out.append((f"<mutant {k}>", t))
+    return out
+
+
+def test_a_syntax_error_in_a_large_file_is_read_once(monkeypatch):
+    """The accelerator's own state gives the message: the plain parser does not read the file again."""
+    pytest.importorskip("lark_cython")
+    if P._accelerated() is None:
+        pytest.skip("lark-cython is installed but does not load with this Lark")
+    text = "input 3x8x8\n" + "relu > relu\n" * 6000 + "relu >> relu\n"
+    assert len(text) > P._ACCELERATE_FROM
+
+    def no_second_read(*args, **kw):
+        raise AssertionError("the plain parser read the file again")
+
+    monkeypatch.setattr(P._parser(), "parse", no_second_read)
+    with pytest.raises(NetdslError) as e:
+        P.parse(text, "big.net")
+    assert (e.value.message, e.value.span.line, e.value.span.col) == ("unexpected `>`", 6002, 7)
