@@ -680,6 +680,19 @@ def test_check_and_compile_without_torch():
     assert res.stdout.strip() == "netdsl.load needs PyTorch, an optional extra of netdsl: pip install 'netdsl[torch]'"
 
 
+def test_the_command_ends_at_once_and_loses_no_output(tmp_path, capsys):
+    """`netdsl` ends with os._exit (cli.console) once `main` has flushed: what it wrote through a
+    pipe, to stderr and to -o is all there, and the exit status is main's."""
+    assert main(["compile", "resnet152"]) == 0
+    expected = capsys.readouterr().out
+    res = netdsl_cmd("compile", "resnet152")
+    assert res.returncode == 0 and res.stdout.decode() == expected and len(expected) > 5_000
+    res = netdsl_cmd("compile", "resnet152", "-o", str(tmp_path / "r.py"))
+    assert res.returncode == 0 and (tmp_path / "r.py").read_text() == expected
+    res = netdsl_cmd("check", str(tmp_path / "missing.net"))
+    assert res.returncode == 2 and res.stderr.decode().startswith("netdsl: no such file or zoo network")
+
+
 # ------------------------------------------------------------------ 8. runs of separators, memory per byte
 
 
