@@ -1290,11 +1290,26 @@ def _fast(b: _ToAst) -> dict:
         tok = s[0]
         return A.Name(tok.value, tspan(tok))
 
+    def float_(s):  # an expression's number with a fraction
+        tok = s[0]
+        return Num(float(tok.value), tspan(tok))
+
     def pos_arg(generic):
         def reduce(s):  # a call's argument: its span is its expression's (brackets around it: generic)
             e = s[0]
             return A.CallArg(None, e, e.span) if type(e) is not _Pos else generic(s)
         return reduce
+
+    def arg_kw(generic):
+        def reduce(s):  # `name=atom` (a parenthesised expression as the atom: generic)
+            tok, _equal, value = s
+            if type(value) is _Pos:
+                return generic(s)
+            end = value.span
+            return Arg("kw", tok.value, value, None, Span_(b.file, tok.line, tok.column, end.end_line, end.end_col))
+        return reduce
+
+    pos_arg.takes_generic = arg_kw.takes_generic = True  # see `_reductions`
 
     def group(s):  # `( chain )`
         lpar, chain, rpar = s
@@ -1361,7 +1376,9 @@ def _fast(b: _ToAst) -> dict:
         ("start", None): start,
         ("int", ("INT",)): int_,
         ("name", ("NAME",)): name,
+        ("float", ("FLOAT",)): float_,
         ("pos_arg", ("expr",)): pos_arg,
+        ("arg_kw", ("NAME", "EQUAL", "atom")): arg_kw,
         ("group", ("LPAR", "chain", "RPAR")): group,
     }
 
@@ -1380,7 +1397,6 @@ def _reductions(rules: list, b: _ToAst) -> dict:
     wrapper and `_positions` cost more than the AST's nodes; for the common rules `_fast` does the
     same work directly, and `_generic` does the rest. `?rule`s with one child pass it on."""
     fast = _fast(b)
-    pos_arg_factory = fast[("pos_arg", ("expr",))]
     out = {}
     for rule in rules:
         name = rule.alias or rule.origin.name
@@ -1403,7 +1419,7 @@ def _reductions(rules: list, b: _ToAst) -> dict:
                     rule.options.expand1 and len(symbols) == 1):
                 raise AssertionError(f"no method for the rule {name}")  # a grammar change without its method
             f = _generic(rule, method)
-        elif f is pos_arg_factory:  # a fast reduction that hands the unusual cases to the generic one
+        elif getattr(f, "takes_generic", False):  # a fast reduction that hands unusual cases to the generic one
             f = f(_generic(rule, getattr(b, name)))
         out[rule] = f
     return out

@@ -156,3 +156,27 @@ def test_a_syntax_error_in_a_large_file_is_read_once(monkeypatch):
     with pytest.raises(NetdslError) as e:
         P.parse(text, "big.net")
     assert (e.value.message, e.value.span.line, e.value.span.col) == ("unexpected `>`", 6002, 7)
+
+
+def test_written_out_reductions_build_what_the_rules_methods_build(monkeypatch):
+    """`parse._fast` writes out the reductions of the common rules; each must build exactly the node
+    (spans included) that the rule's `_ToAst` method builds through `_generic` and `_positions`."""
+    real_fast = P._fast
+
+    def without_written_out(b):  # keep only what has no method (lists, separators, pass-throughs)
+        return {key: f for key, f in real_fast(b).items() if getattr(b, key[0], None) is None}
+
+    texts = [(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8")) for p in sorted(ROOT.glob("networks/*.net"))]
+    texts += [(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8"))
+              for p in sorted((ROOT / "tests" / "fixtures").rglob("*.net"))]
+    texts += [("<kw>", "input 3x8x8\ndefaults conv eps=1e-3 k=(1+2) act=relu\nf(1, (2), x=3.5, y=(4*2)) > (relu)\n")]
+    texts += _mutants([t for _, t in texts[:90]], 300)
+    monkeypatch.setattr(P, "_ACCELERATE_FROM", 10**12)
+    fast = [_outcome(t, f) for f, t in texts]
+    P._parser.cache_clear()
+    monkeypatch.setattr(P, "_fast", without_written_out)
+    try:
+        generic = [_outcome(t, f) for f, t in texts]
+    finally:
+        P._parser.cache_clear()  # the next parse builds the parser with the written-out reductions again
+    assert fast == generic
