@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from netdsl import parse as P
+from netdsl import reductions as R
 from netdsl.errors import NetdslError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +36,7 @@ def _run(text: str, callbacks=None) -> int:
     saved = lalr.callbacks
     deepest = 0
     with P._PARSING:
-        P._BUILDER.start_file("<test>")
+        R.BUILDER.start_file("<test>")
         try:
             if callbacks is not None:
                 lalr.callbacks = callbacks
@@ -46,7 +47,7 @@ def _run(text: str, callbacks=None) -> int:
             ip.feed_eof()
         finally:
             lalr.callbacks = saved
-            P._BUILDER.start_file(None)
+            R.BUILDER.start_file(None)
     return deepest
 
 
@@ -159,9 +160,9 @@ def test_a_syntax_error_in_a_large_file_is_read_once(monkeypatch):
 
 
 def test_written_out_reductions_build_what_the_rules_methods_build(monkeypatch):
-    """`parse._fast` writes out the reductions of the common rules; each must build exactly the node
+    """`reductions._fast` writes out the reductions of the common rules; each must build exactly the node
     (spans included) that the rule's `_ToAst` method builds through `_generic` and `_positions`."""
-    real_fast = P._fast
+    real_fast = R._fast
 
     def without_written_out(b):  # keep only what has no method (lists, separators, pass-throughs)
         return {key: f for key, f in real_fast(b).items() if getattr(b, key[0], None) is None}
@@ -174,7 +175,7 @@ def test_written_out_reductions_build_what_the_rules_methods_build(monkeypatch):
     monkeypatch.setattr(P, "_ACCELERATE_FROM", 10**12)
     fast = [_outcome(t, f) for f, t in texts]
     P._parser.cache_clear()
-    monkeypatch.setattr(P, "_fast", without_written_out)
+    monkeypatch.setattr(R, "_fast", without_written_out)
     try:
         generic = [_outcome(t, f) for f, t in texts]
     finally:
