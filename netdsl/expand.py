@@ -52,6 +52,24 @@ def _twice_hint(name: str, value) -> str | None:
     return None
 
 
+def _exclusive_error(spec, a, other, value, other_value, sp: Span) -> NetdslNameError:
+    """`conv 3x3 x64 ratio=0.5`: two arguments that say one thing (the output channels) two ways."""
+    def written(arg, v):
+        return f"`x{fmt_value(v)}`" if arg.name == "out" else f"`{arg.name}={fmt_value(v)}`"
+    def form(arg):
+        return "`x...`" if arg.name == "out" else f"`{arg.name}=...`"
+
+    return NetdslNameError(
+        f"{spec.name}: {written(other, other_value)} and {written(a, value)} both give {_what(other)}",
+        span=sp, expected=f"either {form(other)} or {form(a)}, not both",
+        found=f"{written(other, other_value)} and {written(a, value)}",
+        hint=f"write one of them; a layer's own value replaces a `defaults {spec.name}` value of the other")
+
+
+def _what(arg) -> str:
+    return "the output channels" if arg.name in ("out", "ratio") else f"`{arg.name}`"
+
+
 def _signature(d: A.Define) -> str:
     return f"{d.name}({', '.join(q.name + ('' if q.default is None else '=...') for q in d.params)})"
 
@@ -199,6 +217,13 @@ class Expander:
             if a.name in raw and not defaults:  # a later `defaults` statement overrides an earlier one
                 raise NetdslNameError(f"{spec.name}: `{a.name}` is given twice", span=sp,
                                       hint=_twice_hint(a.name, value))
+            for other in spec.exclusive_of.get(a.name, ()):
+                if other not in raw:
+                    continue
+                if defaults:  # a later `defaults` statement replaces the other way of saying it
+                    del raw[other]
+                else:
+                    raise _exclusive_error(spec, a, spec.arg_index[other], value, raw[other][0], sp)
             raw[a.name] = (value, src, sp)
 
         def take_pos(value, src, sp: Span):
@@ -285,7 +310,12 @@ class Expander:
         dflt = env.defaults.get(spec.name)
         raw = self._collect_args(spec, dflt, None, env, defaults=True) if dflt else {}
         if written or call_args:
-            raw.update(self._collect_args(spec, written, call_args, env))
+            mine = self._collect_args(spec, written, call_args, env)
+            if spec.exclusive_of and raw:  # what the layer writes replaces the defaults that say it otherwise
+                for name in mine:
+                    for other in spec.exclusive_of.get(name, ()):
+                        raw.pop(other, None)
+            raw.update(mine)
         template = self.templates.get(spec.name)
         if template is None:
             # every argument at its default, in the order of the op's arguments (a written value

@@ -292,13 +292,23 @@ class OpSpec:
     layouts: tuple[str, ...] = ("first",)
     to_layout: Callable[[dict], str] | None = None
     validate: Callable[[dict], None] | None = None  # argument checks beyond types (raises ArgProblem)
+    # arguments that say one thing in two ways (`x64` or `ratio=0.5`): a layer writes at most one
+    # of a group, and the one it writes replaces a `defaults` value of the others
+    exclusive: tuple[tuple[str, ...], ...] = ()
     arg_index: dict[str, ArgSpec] = field(default_factory=dict, compare=False)
+
+    exclusive_of: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         for a in self.args:
             self.arg_index[a.name] = a
             for al in a.aliases:
                 self.arg_index[al] = a
+        for group in self.exclusive:
+            for name in group:
+                if name not in self.arg_index:
+                    raise ValueError(f"op {self.name}: exclusive argument {name!r} is not one of its arguments")
+                self.exclusive_of[name] = tuple(n for n in group if n != name)
 
     def text(self, args: dict, in_shapes: list[Shape]) -> str:
         return self.describe(args, in_shapes) if self.describe else self.name
@@ -579,6 +589,7 @@ register(OpSpec(
     inplace_target=True,
     describe=_conv_text("conv"),
     validate=_conv_validate,
+    exclusive=(("out", "ratio"),),
 ), aliases=("conv2d",))
 
 

@@ -96,6 +96,12 @@ def unknown_op_message(name: str) -> str:
     return f"no op named `{name}`" + (f" ({hint})" if hint else "") + "; `netdsl ops` lists them all"
 
 
+def _one_of(group: tuple[str, ...]) -> str:
+    names = " or ".join(f"`{n}`" for n in group)
+    return (f"{names}: one thing said two ways, a layer writes one of them (its own replaces a "
+            "`defaults` value of the other)")
+
+
 def op_text(spec: ops.OpSpec) -> str:
     """One op: its names, meaning, how it is written, and a line per argument."""
     out = [_names(spec), f"  {spec.doc}", f"  kind: {spec.kind}"]
@@ -106,6 +112,8 @@ def op_text(spec: ops.OpSpec) -> str:
         out.append("  positional: " + " ".join(spec.positional))
     if spec.stride_arg:
         out.append(f"  `/s` after the size sets `{spec.stride_arg}`")
+    for group in spec.exclusive:
+        out.append(f"  {_one_of(group)}")
     if not spec.args:
         out.append("  no arguments")
         return "\n".join(out) + "\n"
@@ -138,6 +146,7 @@ def _md_op(spec: ops.OpSpec) -> list[str]:
         facts.append("positional: " + ", ".join(f"`{p}`" for p in spec.positional))
     if spec.fuses:
         facts.append("`bn` and `act=` add a batch norm and an activation after it")
+    facts += [_one_of(group) for group in spec.exclusive]
     if facts:
         line = "; ".join(facts)
         out += ["", line[0].upper() + line[1:] + "."]

@@ -167,6 +167,20 @@ def test_a_conv_sized_by_ratio_reports_its_channels():
     assert ops.REGISTRY["conv"].describe(node["args"], node["in_shapes"]) == "conv 1x1/1 x32 (ratio 0.5)"
 
 
+@pytest.mark.parametrize(("text", "channels"), [
+    ("defaults conv ratio=0.5\nconv 1x1 x8\n", 8),                # the layer's `x8` replaces the default ratio
+    ("defaults conv x8\nconv 1x1 ratio=0.5\n", 32),               # and its ratio a default `x8`
+    ("defaults conv x8\ndefaults conv ratio=0.25\nconv 1x1\n", 16),  # a later `defaults` replaces an earlier one
+    ("defaults conv ratio=0.25\ndefaults conv x8\nconv 1x1\n", 8),
+])
+def test_output_channels_said_one_way_per_layer(text, channels):
+    """`x64` and `ratio=` both give a conv's output channels: a layer writes one, and it wins over defaults."""
+    r = netdsl.checks("input 64x8x8\n" + text)
+    assert r.net.node(r.net.output_node)["shape"] == (channels, 8, 8)
+    with pytest.raises(NetdslError, match="both give the output channels"):
+        netdsl.checks("input 64x8x8\nconv 1x1 x8 ratio=0.5\n")
+
+
 @pytest.mark.parametrize(("cond", "channels"),
                          [("c > 8", 16), ("c < 8", 3), ("c >= 16", 16), ("(c > 8) and (c < 32)", 16)])
 def test_greater_and_less_than_in_a_condition(cond, channels):
