@@ -98,8 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _memory_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--batch", type=int, default=1, help="batch size for the memory figures (default 1)")
-    c.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16", "float64"],
-                   help="activation dtype for the memory figures")
+    from .memory import DTYPE_BYTES, dtype_name
+
+    c.add_argument("--dtype", default="float32", type=lambda d: dtype_name(d) if d in DTYPE_BYTES else d,
+                   choices=list(DTYPE_BYTES), metavar="{" + ",".join(DTYPE_BYTES) + "}",
+                   help="dtype of the memory figures: float32/float64 for the whole model, float16/bfloat16 "
+                        "for autocast (short names fp16, bf16, half, ... are torch's dtypes too)")
     c.add_argument("--optimizer", default="sgd", choices=["sgd", "momentum", "adam", "adamw"],
                    help="optimizer state in the training-memory estimate")
     c.add_argument("--device", default="cuda", choices=["cuda", "cpu"],

@@ -62,7 +62,7 @@ class Report:
         return self.total.params - self.total.trainable
 
     def activation_bytes(self, batch: int = 1, dtype: str = "float32") -> int:
-        return self.total.outputs * batch * DTYPE_BYTES[dtype]
+        return self.total.outputs * memory.check_batch(batch) * DTYPE_BYTES[memory.dtype_name(dtype)]
 
     def memory(self, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd",
                device: str = "cuda") -> memory.Memory:

@@ -35,10 +35,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import ops
+from .errors import UsageError
 from .ir import Net, Scope
 
-DTYPE_BYTES = {"float32": 4, "fp32": 4, "float16": 2, "fp16": 2, "bfloat16": 2, "bf16": 2, "float64": 8}
-AUTOCAST = {"float16", "fp16", "bfloat16", "bf16"}
+DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}  # torch's names, bytes per value
+# the short names people write (torch's own aliases, and the mixed-precision shorthands)
+DTYPE_ALIASES = {"fp32": "float32", "float": "float32", "fp16": "float16", "half": "float16",
+                 "bf16": "bfloat16", "fp64": "float64", "double": "float64"}
+DTYPE_BYTES = {**DTYPES, **{a: DTYPES[d] for a, d in DTYPE_ALIASES.items()}}
+AUTOCAST = {"float16", "bfloat16"}
+
+
+def dtype_name(dtype: str) -> str:
+    """torch's name of a dtype written as torch names it or by a short name (bf16 -> bfloat16)."""
+    name = DTYPE_ALIASES.get(dtype, dtype) if isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise UsageError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, found {dtype!r}")
+    return name
+
+
+def check_batch(batch) -> int:
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise UsageError(f"batch must be a whole number >= 1, found {batch!r}")
+    return batch
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
 _FIXED_BYTES = {"int64": 8, "bool": 1}
@@ -326,12 +345,11 @@ class _Step:
 def estimate(net: Net, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd",
              device: str = "cuda") -> Memory:
     """The memory of one training step of `net` (costed by `cost.analyze`); see the module doc."""
-    if dtype not in DTYPE_BYTES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)}, not {dtype!r}")
+    batch, dtype = check_batch(batch), dtype_name(dtype)
     if optimizer not in OPTIMIZER_STATES:
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZER_STATES)}, not {optimizer!r}")
+        raise UsageError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}, found {optimizer!r}")
     if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
+        raise UsageError(f"device must be one of {', '.join(DEVICES)}, found {device!r}")
     sim = _Step(net, batch, dtype, device)
     full = sim.full
     params = buffers = trainable = largest = 0

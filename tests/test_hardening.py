@@ -555,6 +555,32 @@ def test_api_bad_override_values(value):
         netdsl.check("resnet18", classes=value)
 
 
+@pytest.mark.parametrize("call", [lambda r: r.memory(0), lambda r: r.memory(1.5), lambda r: r.memory(True),
+                                  lambda r: r.memory("8"), lambda r: r.training_bytes(None),
+                                  lambda r: r.activation_bytes(-1), lambda r: r.memory(1, "fp8"),
+                                  lambda r: r.activation_bytes(1, None), lambda r: r.memory(1, optimizer="lbfgs"),
+                                  lambda r: r.memory(1, device="tpu")],
+                         ids=["batch 0", "batch 1.5", "batch True", "batch '8'", "training batch None",
+                              "activations batch -1", "dtype fp8", "activations dtype None", "optimizer", "device"])
+def test_api_bad_memory_arguments(call):
+    """The report's memory figures check their arguments (they raised TypeError/KeyError or returned floats)."""
+    with pytest.raises(UsageError, match=r"^(batch|dtype|optimizer|device) must be "):
+        call(netdsl.check("lenet5"))
+
+
+@pytest.mark.parametrize(("short", "name"), [("bf16", "bfloat16"), ("fp16", "float16"), ("half", "float16"),
+                                             ("fp32", "float32"), ("double", "float64")])
+def test_short_dtype_names_are_torchs_dtypes(short, name, capsys):
+    r = netdsl.check("resnet18")
+    m = r.memory(8, short)
+    assert (m.dtype, m.peak) == (name, r.memory(8, name).peak)
+    assert r.activation_bytes(2, short) == r.activation_bytes(2, name)
+    code, out, _ = run(["check", "resnet18", "--json", "--dtype", short, "--batch", "8"], capsys)
+    mem = json.loads(out)["memory"]
+    assert code == 0 and mem["dtype"] == name and mem["training"]["autocast"] == (name in ("float16", "bfloat16"))
+    assert mem["training"]["peak_bytes"] == m.peak
+
+
 @pytest.mark.parametrize("value, params", [(10, 11_181_642), ("10", 11_181_642), (10**40, None)])
 def test_api_good_override_values(value, params):
     r = netdsl.check("resnet18", classes=value)
