@@ -286,8 +286,12 @@ def checks(text: str, input_shape=None, name: str = "<string>", **overrides):
 def draw(path_or_name, depth: int = 2, direction: str = "TB", input_shape=None, **overrides):
     """The block diagram of a `.net` file or zoo network: a `drawing.Drawing` (`.svg()`, `.dot()`,
     `.mermaid()`; a notebook shows it as SVG)."""
-    from .drawing import Drawing
+    from .drawing import DIRECTIONS, Drawing
 
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise UsageError(f"netdsl.draw: depth must be a whole number >= 1 (levels drawn open), got {depth!r}")
+    if direction not in DIRECTIONS:
+        raise UsageError(f"netdsl.draw: direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     return Drawing(_check("draw", path_or_name, input_shape, overrides), depth, direction)
 
 

@@ -15,6 +15,7 @@ from . import layered
 from . import report as R
 from .cost import Report
 from .diagram import IN, OUT, Diagram, Item, build
+from .errors import UsageError
 
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 FONT_SIZE = 11
@@ -314,7 +315,7 @@ class Drawing:
 
     def __init__(self, report: Report, depth: int = 2, direction: str = "TB"):
         if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+            raise UsageError(f"direction must be one of {', '.join(DIRECTIONS)}, found {direction!r}")
         self.diagram = build(report, depth)
         self.direction = direction
 
@@ -328,7 +329,10 @@ class Drawing:
         return mermaid(self.diagram, self.direction)
 
     def render(self, fmt: str = "svg") -> str:
-        return {"svg": self.svg, "dot": self.dot, "mermaid": self.mermaid}[fmt]()
+        formats = {"svg": self.svg, "dot": self.dot, "mermaid": self.mermaid}
+        if fmt not in formats:
+            raise UsageError(f"format must be one of {', '.join(formats)}, found {fmt!r}")
+        return formats[fmt]()
 
     def _repr_svg_(self) -> str:
         return self.svg()

@@ -568,6 +568,18 @@ def test_api_bad_memory_arguments(call):
         call(netdsl.check("lenet5"))
 
 
+@pytest.mark.parametrize(("kw", "words"), [({"depth": 0}, "depth must be"), ({"depth": 1.5}, "depth must be"),
+                                          ({"depth": "2"}, "depth must be"), ({"depth": None}, "depth must be"),
+                                          ({"depth": True}, "depth must be"), ({"direction": "XX"}, "direction must"),
+                                          ({"direction": None}, "direction must")])
+def test_api_bad_draw_arguments(kw, words):
+    """As `netdsl draw` refuses them (depth 0, -1 and 1.5 drew a diagram; "2" raised TypeError)."""
+    with pytest.raises(UsageError, match=rf"^netdsl\.draw: {words}"):
+        netdsl.draw("lenet5", **kw)
+    with pytest.raises(UsageError, match=r"^format must be one of svg, dot, mermaid, found 'png'"):
+        netdsl.draw("lenet5").render("png")
+
+
 @pytest.mark.parametrize(("short", "name"), [("bf16", "bfloat16"), ("fp16", "float16"), ("half", "float16"),
                                              ("fp32", "float32"), ("double", "float64")])
 def test_short_dtype_names_are_torchs_dtypes(short, name, capsys):
