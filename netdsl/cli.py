@@ -119,7 +119,7 @@ def _limits(args):
         if v is not None:
             if v < 1:
                 raise UsageError(f"--{f.replace('_', '-')} must be at least 1")
-            setattr(lim, f, v)
+            lim.set(f, v, f"--{f.replace('_', '-')} ")
     return lim
 
 

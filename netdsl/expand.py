@@ -170,7 +170,8 @@ class Expander:
                 f"define calls and blocks nested more than {MAX_SCOPE_NESTING:,} deep",
                 span=span,
                 trail=parent.trail(),
-                hint="recursion inside nested blocks multiplies the depth: lower --max-depth or the nesting",
+                hint=f"{MAX_SCOPE_NESTING:,} is a fixed bound (--max-depth counts define calls only); recursion "
+                     "inside nested blocks multiplies the depth: recurse less deeply or nest fewer blocks",
             )
         parent.add(sub)
         return sub
@@ -729,7 +730,8 @@ class Expander:
                 f"define calls nested more than {self.limits.max_depth} deep (in `{d.name}`)",
                 span=span,
                 trail=scope.trail(),
-                hint=f"a recursive define needs a base case: does `{d.name}` always reach its `if ... then`?",
+                hint=f"a recursive define needs a base case: does `{d.name}` always reach its `if ... then`? "
+                     f"If it does, raise the limit with --max-depth (or NETDSL_MAX_DEPTH, up to {MAX_SCOPE_NESTING:,})",
             )
         shown = ", ".join(str(v) if k in tensor_args else fmt_value(v) for k, v in bound.items())
         sub = self.open_scope(scope, "define", d.name, span, call=f"{d.name}({shown})", define=d.name,

@@ -49,8 +49,14 @@ class Limits:
                 continue
             if not v.strip().isdigit() or int(v) < 1:
                 raise UsageError(f"{name}={v[:40]!s}: expected a whole number >= 1")
-            setattr(lim, f, int(v))
+            lim.set(f, int(v), name + "=")
         return lim
+
+    def set(self, field: str, value: int, given_as: str) -> None:
+        if field == "max_depth" and value > MAX_SCOPE_NESTING:
+            raise UsageError(f"{given_as}{value}: define calls nest at most {MAX_SCOPE_NESTING:,} deep "
+                             "(blocks included: a fixed bound of the passes that walk the network)")
+        setattr(self, field, value)
 
 
 def too_many_steps(limits: Limits, span, trail=()) -> NetdslLimitError:

@@ -987,6 +987,20 @@ def test_bad_environment_limits_are_usage_errors(var, value, capsys, monkeypatch
     _one_line_usage_error(code, out, err, var)
 
 
+@pytest.mark.parametrize(("env", "args", "given"), [({}, ["--max-depth", "2001"], "--max-depth 2001"),
+                                                   ({"NETDSL_MAX_DEPTH": "100000"}, [], "NETDSL_MAX_DEPTH=100000")])
+def test_max_depth_is_at_most_the_fixed_nesting_bound(env, args, given, capsys, monkeypatch):
+    """A define recursion deeper than the scope nesting bound would stop there anyway, with another message."""
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    code, out, err = run(["check", "lenet5", *args], capsys)
+    _one_line_usage_error(code, out, err, given)
+    assert "at most 2,000 deep" in err
+    monkeypatch.delenv("NETDSL_MAX_DEPTH", raising=False)
+    code, out, err = run(["check", "lenet5", "--max-depth", "2000"], capsys)
+    assert code == 0
+
+
 def test_environment_is_read_at_use_not_at_import():
     res = subprocess.run([sys.executable, "-c", "import netdsl.sources, netdsl.cli"], capture_output=True, text=True,
                          env={**ENV, "NETDSL_MAX_FILE_BYTES": "abc"}, timeout=60)
