@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(c)
     c.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    c.add_argument("--depth", type=int, default=2, help="rows down to this block depth (default 2; 0 = all)")
+    c.add_argument("--depth", type=_row_depth, default=2, help="rows down to this block depth (default 2; 0 = all)")
     _memory_options(c)
     _check_extras(c)
     k = sub.add_parser("compile", help="write standalone PyTorch source", epilog=EXAMPLES_COMPILE,
@@ -94,6 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     _ops_parser(sub)
     _zoo_parser(sub)
     return p
+
+
+def _row_depth(text: str) -> int:
+    """--depth of check and diff: rows down to this block depth, 0 for every level."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 (0 = every level), found {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 (0 = every level), found {v}")
+    return v
 
 
 def _memory_options(c: argparse.ArgumentParser) -> None:
@@ -239,7 +250,7 @@ def _diff_parser(sub) -> None:
                              ("--input-b", "input_b", "B")):
         d.add_argument(flag, dest=dest, type=_dims, metavar="CxHxW", help=f"input shape of {side}")
     d.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    d.add_argument("--depth", type=int, default=2, help="rows down to this block depth (default 2; 0 = all)")
+    d.add_argument("--depth", type=_row_depth, default=2, help="rows down to this block depth (default 2; 0 = all)")
     _memory_options(d)
     for f in ("--max-layers", "--max-repeat", "--max-depth"):
         d.add_argument(f, type=int, metavar="N", help="as in `check`")

@@ -987,6 +987,14 @@ def test_bad_environment_limits_are_usage_errors(var, value, capsys, monkeypatch
     _one_line_usage_error(code, out, err, var)
 
 
+@pytest.mark.parametrize("args", [["check", "lenet5", "--depth", "-1"], ["diff", "lenet5", "lenet5", "--depth", "-3"],
+                                  ["check", "lenet5", "--depth", "two"]])
+def test_negative_row_depth_is_a_usage_error(args, capsys):
+    """--depth -1 printed every row as 0 does."""
+    code, out, err = run(args, capsys)
+    _one_line_usage_error(code, out, err, "--depth: expected a whole number >= 0")
+
+
 @pytest.mark.parametrize(("env", "args", "given"), [({}, ["--max-depth", "2001"], "--max-depth 2001"),
                                                    ({"NETDSL_MAX_DEPTH": "100000"}, [], "NETDSL_MAX_DEPTH=100000")])
 def test_max_depth_is_at_most_the_fixed_nesting_bound(env, args, given, capsys, monkeypatch):
