@@ -118,7 +118,20 @@ def _read_pickle(path: str, torch) -> object:
             raise _error(path, f"cannot be read: {e.strerror or e}") from None
         raise _error(path, f"the file is corrupt or truncated ({e.strerror or e})") from None
     except (RuntimeError, ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+        if not _looks_saved_by_torch(path):  # a text file, an image...: torch's message would be about pickle internals
+            raise _error(path, "not a PyTorch checkpoint (the file is corrupt or was not written by torch.save)",
+                         hint="save the weights with torch.save(model.state_dict(), path)") from None
         raise _error(path, f"the file is corrupt or truncated ({_first_line(e)[:160]})") from None
+
+
+def _looks_saved_by_torch(path: str) -> bool:
+    """torch.save writes a zip archive (PK...), before PyTorch 1.6 a pickle (protocol 2: \\x80\\x02)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return True
+    return head in (b"PK", b"\x80\x02")
 
 
 def _state_dict(path: str, obj, torch) -> dict:

@@ -165,6 +165,12 @@ def test_corrupt_files(here):
     assert failure("random.pth") == (
         "error: checkpoint random.pth: not a PyTorch checkpoint (the file is corrupt or was not written by "
         "torch.save)\n  hint: save the weights with torch.save(model.state_dict(), path)")
+    open("text.pth", "w").write("root:x:0:0:root:/root:/bin/bash\n")  # torch raised IndexError on this one
+    assert failure("text.pth") == failure("random.pth").replace("random.pth", "text.pth")
+    torch.save(lenet_state(), "legacy.pth", _use_new_zipfile_serialization=False)
+    data = open("legacy.pth", "rb").read()
+    open("legacy.pth", "wb").write(data[: len(data) // 2])
+    assert failure("legacy.pth").startswith("error: checkpoint legacy.pth: the file is ")
     open("empty.pth", "wb").close()
     assert failure("empty.pth") == "error: checkpoint empty.pth: the file is empty or truncated"
     with zipfile.ZipFile("other.zip", "w") as z:  # a zip archive that torch.save did not write
