@@ -14,6 +14,8 @@ Expansion is purely structural; shapes are inferred afterwards (`shapes.infer`).
 
 from __future__ import annotations
 
+import re
+
 from . import ast as A
 from . import ops
 from .errors import NetdslError, NetdslLimitError, NetdslNameError, Span, closest
@@ -50,6 +52,19 @@ def _twice_hint(name: str, value) -> str | None:
     if name == "out" and isinstance(value, int) and not isinstance(value, bool):
         return f"`*{value}` repeats a layer: write `... *{value}`; `x{value}` sets the output channels"
     return None
+
+
+def _shorthand_hint(name: str, spec) -> str | None:
+    """`p0x1`, `x4x4`: a short form with a size where it takes one number."""
+    m = re.fullmatch(r"([px])(\d+(?:x\d+)+)", name)
+    if m is None:
+        return None
+    arg = "padding" if m.group(1) == "p" else "out"
+    if arg not in spec.arg_index:
+        return None
+    if arg == "padding":
+        return f"`p` takes one number (p1, the same on every side); write `padding={m.group(2)}` for a padding per side"
+    return "`x` takes one number, the output channels (x64)"
 
 
 def _exclusive_error(spec, a, other, value, other_value, sp: Span) -> NetdslNameError:
@@ -295,7 +310,7 @@ class Expander:
                     span=arg.span,
                     expected=f"a parameter, or a switch of {spec.name}: {switches}",
                     found=f"`{arg.name}`",
-                    hint=closest(arg.name, list(env.vars) + list(spec.arg_index)),
+                    hint=_shorthand_hint(arg.name, spec) or closest(arg.name, list(env.vars) + list(spec.arg_index)),
                 )
         for ca in call_args or ():
             if ca.name is None:
