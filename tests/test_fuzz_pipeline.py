@@ -7,6 +7,10 @@ The programs mix layers with random (sometimes absurd) arguments, blocks, repeat
 stages and references to them, and train-only `aux` outputs; the network, the define, its parameter, the
 stages and the aux outputs are often named as generated code names its own things (`x`, `Join`,
 `DropPath`, `drop_path_mean`, `sample_columns`, a define parameter named like the network, `aux main`).
+A second generator writes programs that are mostly valid (sane sizes, every op of the registry
+that takes a 4-D input), and holds what `check` reports against torch itself: the parameters
+against the module's, the multiply-adds against `FlopCounterMode`, and a training step runs.
+
 Hypothesis runs derandomized with no example database, so the same programs are tried on every run
 and machine; the whole file takes a few seconds.
 """
@@ -141,3 +145,99 @@ def test_the_fuzz_reaches_the_end():
     if not SEEN:
         pytest.skip("run with the fuzz test above")
     assert SEEN.get("ran", 0) + SEEN.get("compiled", 0) >= 10, SEEN
+
+
+# ------------------------------------------------------------------ mostly valid programs, costed by torch
+
+SOUND_LAYERS = (
+    "conv {k}x{k} p{p} x{c}", "{k}x{k}:{c}", "{k}x{k}/2:{c}", "conv 3x3 p1 x{c} groups={g}",
+    "conv 3x3 p2 x{c} dilation=2",
+    "conv 1x1 x{c} bias=false bn act=relu", "conv 1x1 ratio=2", "conv 1x3 padding=0x1 x{c}", "dw 3x3 p1",
+    "dw 3x3/2 p1 bn act=relu6", "dw 5x5 p2 multiplier=2", "pool 3x3/2 p1", "pool 2x2/2 ceil",
+    "avgpool 3x3/1 p1 count_include_pad=false", "avgpool 2x2/2", "adaptive_avgpool 3x3", "adaptive_maxpool 2x2", "bn",
+    "lrn 5", "groupnorm {g}", "relu", "relu6", "sigmoid", "tanh", "leaky_relu 0.1", "elu", "gelu", "silu", "hardswish",
+    "hardsigmoid", "mish", "softmax", "id", "prelu", "dropout 0.2", "dropout2d 0.1", "channel_shuffle {g}",
+    "layerscale", "pad sides=0x1x0x1", "crop 1x1", "subsample 2", "pad_channels 2", "slice 0 2", "blk({c})",
+    "blk({c}, s=2)",
+)
+SOUND_BLOCKS = (
+    "residual<{L} > {L}>", "residual<3x3:{c} > bn > relu>", "add<{L} | {L}>", "concat<id | {L}>",
+    "concat<{L} | {L} | {L}>", "mean<{L} | id>", "mul<id | gap > 1x1:4 > relu > 1x1:{c} > sigmoid>", "seq<{L} > {L}>",
+    "inception<1x1:{c} | 1x1:4 > 3x3:{c} | pool 3x3/1 p1 > 1x1:{c}>", "({L}) x{n}", "{L} *{n}",
+    "residual(droppath=0.1)<{L}>", "join(droppath=0.1)<{L} | {L} > {L}>",
+)
+SOUND_HEADS = ("gap > flatten > linear 10", "flatten > linear 7 > relu > dropout 0.5 > linear 3",
+               "gmp > flatten > linear 5 bn act=relu", "gap > flatten > linear 10 > log_softmax",
+               "gap > flatten > bn > linear 4")
+SOUND_DEFINES = ("define blk(c, s=1) = 3x3/s:c > bn > relu",
+                 "define blk(c, s=1) = residual<3x3/s:c > bn > relu > 3x3:c > bn> > relu",
+                 "define blk(c, s=1) = conv 1x1 out=(2*c) bn act=relu > dw 3x3/s p1 > conv 1x1 out=c",
+                 "define blk(c, s=1) = if s == 1 then residual<1x1:c > relu> else 3x3/s:c")
+SOUND_SIZES = {"k": (1, 3, 5), "c": (4, 8, 16), "g": (1, 2, 4), "p": (0, 1, 2), "n": (1, 2, 3)}
+
+
+def _sound_item(rnd, depth: int = 0) -> str:
+    pool = SOUND_LAYERS if depth >= 2 or rnd.random() < 0.65 else SOUND_BLOCKS
+
+    def value(m):
+        key = m.group(1)
+        return _sound_item(rnd, depth + 1) if key == "L" else str(rnd.choice(SOUND_SIZES[key]))
+
+    return re.sub(r"\{(\w)\}", value, rnd.choice(pool))
+
+
+def sound_program(rnd) -> str:
+    c, h = rnd.choice([(3, 32), (4, 16), (8, 24), (3, 17)])
+    lines = [f"input {c}x{h}x{h}"]
+    if rnd.random() < 0.3:
+        lines.append(rnd.choice(["defaults conv bias=false", "defaults conv bn act=relu", "defaults bn eps=1e-3"]))
+    lines.append(rnd.choice(SOUND_DEFINES))
+    for i in range(rnd.randint(1, 4)):
+        chain = " > ".join(_sound_item(rnd) for _ in range(rnd.randint(1, 3)))
+        lines.append(f"s{i} = {chain}" if rnd.random() < 0.4 else chain)
+    if rnd.random() < 0.2:
+        lines.append("aux side = gap > flatten > linear 3")
+    if rnd.random() < 0.7:
+        lines.append(rnd.choice(SOUND_HEADS))
+    return "\n".join(lines) + "\n"
+
+
+COSTED: dict[str, int] = {}
+
+
+@pytest.mark.skipif(_torch is None, reason="needs torch")
+@settings(max_examples=60, **FUZZ)
+@given(st.randoms(use_true_random=False))
+def test_random_programs_cost_what_torch_counts(rnd):
+    """Parameters as the module holds them (train-only heads included), multiply-adds as
+    FlopCounterMode counts conv and linear (2 FLOPs each), and one training step."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    text = sound_program(rnd)
+    try:
+        report = netdsl.checks(text, name="fuzz.net")
+    except NetdslError as e:
+        assert re.match(r"^fuzz\.net:\d+:\d+: error: ", str(e)), str(e)
+        COSTED["error"] = COSTED.get("error", 0) + 1
+        return
+    _torch.manual_seed(0)
+    model = netdsl.loads(text, name="fuzz.net", device="cpu")
+    params = report.total.params + sum(t.params for t in report.aux.values())
+    assert sum(p.numel() for p in model.parameters()) == params, text
+    x = _torch.randn(2, *report.net.input_shape)
+    model.eval()
+    with _torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    assert counter.get_total_flops() == 2 * 2 * report.total.macs, text  # batch 2, 2 FLOPs per multiply-add
+    model.train()
+    out = model(x)
+    loss = sum(o.float().sum() for o in (out if isinstance(out, tuple) else (out,)))
+    if loss.requires_grad:
+        loss.backward()
+    COSTED["costed"] = COSTED.get("costed", 0) + 1
+
+
+def test_the_costed_fuzz_reaches_the_end():
+    if not COSTED:
+        pytest.skip("run with the fuzz test above")
+    assert COSTED.get("costed", 0) >= 20, COSTED
