@@ -18,6 +18,8 @@ returns the peak together with what it is made of:
   flatten and concat), the gradients of its trainable parameters (kept), the temporaries of its
   backward kernels (`Saves.work`; `Saves.cpu_work` too when the device is "cpu": oneDNN's
   reorder copies, batch norm's buffer), frees its output's gradient and releases what it saved.
+  A gradient handed on as is (add) or as views (concat, flatten) is one storage, freed when its
+  last holder is done; slicing makes its input's gradient anew (`Saves.grad_new`).
   The backward peak is the largest sum along the way.
 * **step**: gradients and optimizer state, plus Adam's temporary of one parameter tensor.
 
@@ -265,8 +267,11 @@ class _Step:
                 live.add(s)
                 cur += self.size[s]
                 kept_now += self.size[s] if s in kept else 0
-            if cur > peak:
-                peak, at, kept_at = cur, nid, kept_now
+            fw = ops.REGISTRY[g.nodes[nid]["op"]].saves.forward_work
+            extra = fw(g.nodes[nid]["args"], g.nodes[nid]["in_shapes"], g.nodes[nid]["shape"]) * self.batch * \
+                self.elt[nid] if fw else 0
+            if cur + extra > peak:
+                peak, at, kept_at = cur + extra, nid, kept_now
             for i in g.nodes[nid]["inputs"]:
                 s = self.storage[i]
                 pending[s] -= 1
@@ -296,6 +301,10 @@ class _Step:
             if self.rg[h]:
                 grads[h] = self.nbytes[h]
         gbytes = sum(grads.values())
+        # a gradient split into views (concat's, flatten's backward) is one storage: it is freed
+        # when the last of its views has been used, not part by part
+        group: dict[int, int] = {}  # tensor -> the tensor whose gradient storage its gradient views
+        members: dict[int, list[int]] = {}  # that tensor -> [views still unused, bytes of the storage]
         pgrads = 0
         peak, at, at_saved, at_pgrads, at_trans = saved + gbytes, self.order[-1] if self.order else 0, saved, 0, gbytes
         for nid in reversed(self.order):
@@ -303,7 +312,7 @@ class _Step:
                 continue
             node = g.nodes[nid]
             spec = ops.REGISTRY[node["op"]]
-            view = spec.saves.grad_view or spec.saves.is_view(node["args"], node["in_shapes"])
+            view = spec.saves.grad_is_view(node["args"], node["in_shapes"])
             made = 0
             partial = 0
             for i in dict.fromkeys(node["inputs"]):
@@ -322,6 +331,9 @@ class _Step:
             per_image = sv.work(node["args"], node["in_shapes"], node["shape"]) if sv.work else 0
             if sv.cpu_work and self.device == "cpu":
                 per_image += sv.cpu_work(node["args"], node["in_shapes"], node["shape"], self.batch)
+            if sv.grad_reduce and (node["params"] and node.get("trainable", True) or any(
+                    self.rg[i] and self.nbytes[i] < self.nbytes[nid] for i in node["inputs"])):
+                per_image += ops.numel(node["shape"])
             work = per_image * self.batch * self.elt[nid]
             gbytes += made + partial + work
             if saved + gbytes + pgrads > peak:
@@ -329,11 +341,28 @@ class _Step:
             gbytes -= partial + work
             if view:  # the output's gradient lives on in the inputs' views
                 share = grads.pop(nid)
+                root = group.pop(nid, None)
+                if root is None:
+                    root, members[nid] = nid, [0, share]
+                else:
+                    members[root][0] -= 1
+                total = sum(self.nbytes[j] for j in node["inputs"])
                 for i in node["inputs"]:
                     if self.rg[i] and grads.get(i) == 0:
-                        grads[i] = share * self.nbytes[i] // max(1, sum(self.nbytes[j] for j in node["inputs"]))
+                        grads[i] = share if spec.saves.grad_alias else share * self.nbytes[i] // max(1, total)
+                        group[i] = root
+                        members[root][0] += 1
+                if members[root][0] == 0:  # no input takes a view: the storage goes
+                    gbytes -= members.pop(root)[1]
             else:
-                gbytes -= grads.pop(nid)
+                done = grads.pop(nid)
+                root = group.pop(nid, None)
+                if root is None:
+                    gbytes -= done
+                else:
+                    members[root][0] -= 1
+                    if members[root][0] == 0:
+                        gbytes -= members.pop(root)[1]
             for s in self.keeps[nid]:
                 holders[s] -= 1
                 if holders[s] == 0 and s in live:

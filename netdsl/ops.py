@@ -225,9 +225,27 @@ class Saves:
     work: Callable[[dict, list[Shape], Shape], int] | None = None
     cpu_work: Callable[[dict, list[Shape], Shape, int], int] | None = None
     inplace_clone: bool = False
+    # a view whose backward makes its input's gradient anew: zeros of the input's size with the
+    # output's gradient copied in (slicing: crop, subsample, slice; chunk's split); `work` then
+    # holds what the backward of a multi-dimensional slicing makes on the way
+    grad_new: bool | Callable[[dict, list[Shape]], bool] = False
+    # the gradient of a parameter (a scale per channel: layerscale, prelu) or of an input broadcast
+    # to the output's shape (mul's gate) is the sum of a product of the output's size: backward
+    # makes that temporary whenever such a parameter trains or such an input requires grad
+    grad_reduce: bool = False
+    # every input's gradient is the output's gradient itself, one storage (add's backward)
+    grad_alias: bool = False
+    # values per image alive in the forward pass besides the output (a + b + c: the sum a + b)
+    forward_work: Callable[[dict, list[Shape], Shape], int] | None = None
 
     def is_view(self, a: dict, ins: list[Shape]) -> bool:
         return self.view(a, ins) if callable(self.view) else self.view
+
+    def grad_is_view(self, a: dict, ins: list[Shape]) -> bool:
+        """The input gradients are views of the output's gradient (backward allocates none)."""
+        if callable(self.grad_new) and self.grad_new(a, ins) or self.grad_new is True:
+            return False
+        return self.grad_view or self.grad_alias or self.is_view(a, ins)
 
     def kept_inputs(self, a: dict, ins: list[Shape], out: Shape) -> tuple[int, ...]:
         if callable(self.inputs):
@@ -1052,7 +1070,7 @@ register(OpSpec(
     shape=_prelu_shape,
     params=lambda a, ins, out: a["num"],
     state=lambda a, ins, out: [("weight", (a["num"],))],
-    macs=_zero, saves=INPUT, channels=_same, autocast="lower",
+    macs=_zero, saves=Saves(inputs=(0,), grad_reduce=True), channels=_same, autocast="lower",
     lowering=Lowering("PReLU", lambda c: c.opt(None, "num", 1)),
     base_name="prelu",
 ))
@@ -1162,7 +1180,7 @@ register(OpSpec(
     params=lambda a, ins, out: ins[0][0],
     state=lambda a, ins, out: [("", (ins[0][0], 1, 1) if len(ins[0]) == 3 else (ins[0][0],))],
     macs=_zero,
-    saves=INPUT_FOR_PARAMS,  # x * gamma keeps x for dgamma
+    saves=Saves(inputs=(0,), when="params", grad_reduce=True),  # x * gamma keeps x for dgamma
     channels=_same,
     lowering=Lowering("LayerScale", lambda c: [(None, c.cin), *c.opt("init", "init", 1e-6),
                                                *([("spatial", False)] if len(c.ins[0]) == 1 else [])],
@@ -1249,14 +1267,15 @@ register(OpSpec(
 
 register(OpSpec(
     name="add", doc="element-wise sum", kind="merge", args=(), positional=(),
-    shape=_merge_same("add"), params=_zero, macs=_zero, saves=NOTHING, channels=_same,
+    shape=_merge_same("add"), params=_zero, macs=_zero, channels=_same,
+    saves=Saves(grad_alias=True, forward_work=lambda a, ins, out: numel(out) if len(ins) > 2 else 0),
     lowering=Lowering(inline="{sum}"), inputs=(1, None), base_name="add", inplace_target=True,
 ))
 
 register(OpSpec(
     name="mul", doc="element-wise product with broadcasting (channel attention)", kind="merge", args=(),
     positional=(),
-    shape=_mul_shape, params=_zero, macs=_zero, saves=Saves(inputs="all", when="other"),
+    shape=_mul_shape, params=_zero, macs=_zero, saves=Saves(inputs="all", when="other", grad_reduce=True),
     channels=_same, lowering=Lowering(inline="{prod}"), inputs=(1, None), base_name="mul",
 ))
 
@@ -1457,7 +1476,11 @@ register(OpSpec(
     doc="drop the first rows/columns: crop 1x1 (top x left), as in NASNet's shifted path",
     kind="reshape",
     args=(ArgSpec("offset", "dims", required=True),), positional=("offset",),  # kept as a tuple for lowering
-    shape=_crop_shape, params=_zero, macs=_zero, saves=Saves(view=True), channels=_same,
+    shape=_crop_shape, params=_zero, macs=_zero, channels=_same,
+    # x[:, :, t:, l:]: a slice per cropped dimension (indexing skips a full one); backward undoes
+    # them one by one, the last (columns) first, each into zeros of its input's size
+    saves=Saves(view=True, grad_new=lambda a, ins: any(a["offset"]),
+                work=lambda a, ins, out: ins[0][0] * out[1] * ins[0][2] if all(a["offset"]) else 0),
     lowering=Lowering(inline="{0}[:, :, {a[offset][0]}:, {a[offset][1]}:]"),
     base_name="crop", numbered=False,
 ))
@@ -1502,7 +1525,11 @@ register(OpSpec(
           ArgSpec("part", "int", 0, doc="which of `parts` equal parts (from 0)"),
           ArgSpec("parts", "int_or_none", None, doc="split the channels into this many equal parts")),
     positional=("start", "stop"),
-    shape=_slice_shape, params=_zero, macs=_zero, saves=Saves(view=True),
+    shape=_slice_shape, params=_zero, macs=_zero,
+    # x[:, a:b] (a full slice is no op) or x.chunk(n, 1)[i], whose backward (split's) concatenates
+    # zeros for the n - 1 parts it did not use with the part's gradient
+    saves=Saves(view=True, grad_new=lambda a, ins: a["parts"] is not None or a["stop"] - a["start"] < ins[0][0],
+                work=lambda a, ins, out: numel(ins[0]) - numel(out) if a["parts"] is not None else 0),
     channels=lambda a, ins, shapes: _slice_shape(a, shapes)[0],
     lowering=Lowering(inline=_slice_inline),
     base_name="slice", numbered=False,
@@ -1521,7 +1548,11 @@ register(OpSpec(
     doc="every s-th row and column (x[:, :, ::s, ::s]), as the option-A shortcut of CIFAR ResNets: subsample 2",
     kind="reshape",
     args=(ArgSpec("stride", "pos_int", required=True, aliases=("s",)),), positional=("stride",),
-    shape=_subsample_shape, params=_zero, macs=_zero, saves=Saves(view=True), channels=_same,
+    shape=_subsample_shape, params=_zero, macs=_zero, channels=_same,
+    # two strided slices (rows, then columns): backward makes the gradient of the rows' slice,
+    # then the input's, each zeros with the gradient copied in
+    saves=Saves(view=True, grad_new=lambda a, ins: a["stride"] > 1,
+                work=lambda a, ins, out: ins[0][0] * out[1] * ins[0][2] if a["stride"] > 1 else 0),
     lowering=Lowering(inline="{0}[:, :, ::{a[stride]}, ::{a[stride]}]"),
     base_name="subsample", numbered=False,
 ))
