@@ -169,6 +169,7 @@ class _Step:
         self.elt: dict[int, int] = {}  # tensor -> bytes per value
         self.rg: dict[int, bool] = {}  # tensor requires grad
         self.keeps: dict[int, list[int]] = {}  # node -> storages kept for its backward
+        self.forward_extra: dict[int, int] = {}  # node -> bytes it makes and drops in forward (no backward)
         self.owner: dict[int, int] = {}  # storage -> node that made it
         self._next = -1
         self._build()
@@ -231,6 +232,9 @@ class _Step:
                     keep.append(self._new(values * b * self._extra_elt(kind, elt), nid))
                 if self.autocast and spec.autocast == "lower" and node["params"] and any(self.rg[i] for i in ins):
                     keep.append(self._new(node["params"] * self.act, nid))  # the low-precision weight copy
+            else:  # made all the same by the op's kernel (max-pool's indices, dropout's mask), dropped at once
+                self.forward_extra[nid] = sum(values * b * self._extra_elt(kind, elt) for values, kind
+                                              in sv.extras(a, node["in_shapes"], node["shape"]) if kind != "act")
             self.keeps[nid] = keep
 
     def _kept_input(self, nid: int, spec: ops.OpSpec, src: int) -> int:
@@ -270,6 +274,7 @@ class _Step:
             fw = ops.REGISTRY[g.nodes[nid]["op"]].saves.forward_work
             extra = fw(g.nodes[nid]["args"], g.nodes[nid]["in_shapes"], g.nodes[nid]["shape"]) * self.batch * \
                 self.elt[nid] if fw else 0
+            extra += self.forward_extra.get(nid, 0)
             if cur + extra > peak:
                 peak, at, kept_at = cur + extra, nid, kept_now
             for i in g.nodes[nid]["inputs"]:
@@ -329,7 +334,8 @@ class _Step:
                 pgrads += node["params"] * self.full
             sv = spec.saves
             per_image = sv.work(node["args"], node["in_shapes"], node["shape"]) if sv.work else 0
-            if sv.cpu_work and self.device == "cpu":
+            if sv.cpu_work and self.device == "cpu" and (not sv.cpu_work_needs_input_grad or any(
+                    self.rg[i] for i in node["inputs"])):
                 per_image += sv.cpu_work(node["args"], node["in_shapes"], node["shape"], self.batch)
             if sv.grad_reduce and (node["params"] and node.get("trainable", True) or any(
                     self.rg[i] and self.nbytes[i] < self.nbytes[nid] for i in node["inputs"])):

@@ -224,6 +224,7 @@ class Saves:
     grad_view: bool = False
     work: Callable[[dict, list[Shape], Shape], int] | None = None
     cpu_work: Callable[[dict, list[Shape], Shape, int], int] | None = None
+    cpu_work_needs_input_grad: bool = False  # batch norm's buffer: only for its input's gradient
     inplace_clone: bool = False
     # a view whose backward makes its input's gradient anew: zeros of the input's size with the
     # output's gradient copied in (slicing: crop, subsample, slice; chunk's split); `work` then
@@ -718,7 +719,7 @@ register(OpSpec(
     state=_bn_state,
     macs=_zero,
     # x; the CPU kernel's backward allocates a buffer of the input's size besides the gradient
-    saves=Saves(inputs=(0,), cpu_work=lambda a, ins, out, b: numel(ins[0])),
+    saves=Saves(inputs=(0,), cpu_work=lambda a, ins, out, b: numel(ins[0]), cpu_work_needs_input_grad=True),
     buffers=lambda a, ins, out: 2 * ins[0][0],  # running mean and variance
     channels=_same,
     lowering=Lowering("BatchNorm2d", _bn_module, module_1d="BatchNorm1d"),
@@ -1285,7 +1286,8 @@ register(OpSpec(
     args=(ArgSpec("droppath", "float", 0.0, doc="local drop-path: each input dropped with this probability"),),
     positional=(),
     shape=_merge_same("mean"), params=_zero, macs=_zero, channels=_same,
-    saves=Saves(extra=_stacked),  # with drop-path: the stacked inputs, kept by the weighting
+    # with drop-path: the stacked inputs, kept by the weighting; without: (a + b) / n holds the sum
+    saves=Saves(extra=_stacked, forward_work=lambda a, ins, out: 0 if a["droppath"] else numel(out)),
     lowering=Lowering(inline=lambda a: "drop_path_mean([{all}], {a[droppath]!r}, self.training)" if a["droppath"]
                       else "({sum}) / {n}"),
     inputs=(1, None), base_name="join", inplace_target=True,
@@ -1425,7 +1427,8 @@ register(OpSpec(
     kind="regularization",
     args=(ArgSpec("p", "float", 0.0, free=True),), positional=("p",),
     shape=_prob, params=_zero, macs=_zero, channels=_same,
-    saves=Saves(view=lambda a, ins: a["p"] == 0.0),  # x * mask / keep: a mask of one value an image
+    # x * mask / keep (a mask of one value an image) holds x * mask while dividing
+    saves=Saves(view=lambda a, ins: a["p"] == 0.0, forward_work=lambda a, ins, out: numel(out) if a["p"] else 0),
     lowering=Lowering("DropPath", lambda c: [(None, c.val("p"))]),
     base_name="droppath", numbered=False,
 ), aliases=("drop_path",))

@@ -251,7 +251,15 @@ _OP_TEXT = "network op(classes=10)\ninput 8x32x32\nconv 1x1 x8\n{op}\ngap; flatt
 SINGLE_OPS = {"layerscale": "layerscale", "prelu": "prelu", "gate": "mul<id | gap > 1x1:8 > sigmoid>",
               "subsample": "subsample 2", "slice": "slice 0 4", "crop": "crop 1x1", "chunk": "chunk<id | relu>",
               "concat": "concat<relu | id>", "add": "add<relu | id>", "add3": "add<relu | id | sigmoid>"}
-OP_CASES = {name: _case(8, (8, 32, 32), text=_OP_TEXT.format(op=op), threads=2) for name, op in SINGLE_OPS.items()}
+# the same, first on the input (nothing requires grad before it): what it makes and drops at once
+# (max-pool's indices 0.72 and dropout's mask 0.67 before), a partial sum in forward (mean 0.75,
+# drop-path 0.75), batch norm's CPU buffer only for an input gradient (1.50)
+SINGLE_OPS.update({"first dropout": "dropout 0.2", "first maxpool": "pool 3x3/2 p1", "first bn": "bn",
+                   "first mean": "mean<relu | id>", "first droppath": "residual(droppath=0.1)<relu>",
+                   "first layerscale": "layerscale"})
+OP_CASES = {name: _case(8, (8, 32, 32), text=_OP_TEXT.format(op=op).replace(
+    "conv 1x1 x8\n", "" if name.startswith("first ") else "conv 1x1 x8\n"), threads=2)
+    for name, op in SINGLE_OPS.items()}
 
 
 @pytest.mark.parametrize("name", sorted(SINGLE_OPS))
