@@ -206,7 +206,8 @@ class _Step:
             sv = spec.saves
             ins, a = node["inputs"], node["args"]
             params_train = node["params"] > 0 and node.get("trainable", True)
-            self.rg[nid] = params_train or any(self.rg[i] for i in ins)
+            differentiable = ins if sv.grad_inputs is None else [ins[k] for k in sv.grad_inputs]
+            self.rg[nid] = params_train or any(self.rg[i] for i in differentiable)
             elt = self._out_elt(nid, spec)
             self.elt[nid] = elt
             self.nbytes[nid] = ops.numel(node["shape"]) * b * elt
@@ -320,7 +321,10 @@ class _Step:
             view = spec.saves.grad_is_view(node["args"], node["in_shapes"])
             made = 0
             partial = 0
-            for i in dict.fromkeys(node["inputs"]):
+            ins = node["inputs"]
+            if spec.saves.grad_inputs is not None:  # the others are read for their shape only
+                ins = [ins[k] for k in spec.saves.grad_inputs]
+            for i in dict.fromkeys(ins):
                 if not self.rg[i]:
                     continue
                 if i in grads:  # accumulated into the existing buffer
@@ -352,8 +356,8 @@ class _Step:
                     root, members[nid] = nid, [0, share]
                 else:
                     members[root][0] -= 1
-                total = sum(self.nbytes[j] for j in node["inputs"])
-                for i in node["inputs"]:
+                total = sum(self.nbytes[j] for j in ins)
+                for i in ins:
                     if self.rg[i] and grads.get(i) == 0:
                         grads[i] = share if spec.saves.grad_alias else share * self.nbytes[i] // max(1, total)
                         group[i] = root

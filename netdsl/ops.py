@@ -236,6 +236,9 @@ class Saves:
     grad_reduce: bool = False
     # every input's gradient is the output's gradient itself, one storage (add's backward)
     grad_alias: bool = False
+    # the inputs that get a gradient (None: all); a shortcut reads its block's body output only
+    # for its shape
+    grad_inputs: tuple[int, ...] | None = None
     # values per image alive in the forward pass besides the output (a + b + c: the sum a + b)
     forward_work: Callable[[dict, list[Shape], Shape], int] | None = None
 
@@ -1374,6 +1377,14 @@ def _projection(c: Ctor) -> list:
     return [(None, conv), *bn]
 
 
+def _shortcut_cpu_work(a, ins, out, batch: int) -> int:
+    plan = shortcut_plan(a, ins)
+    if plan is None:
+        return 0
+    conv = {"kernel": 1, "stride": plan[1], "padding": 0, "dilation": 1, "groups": 1}
+    return _conv_cpu_work(conv, [ins[0]], out, batch)
+
+
 register(OpSpec(
     name="shortcut",
     doc="residual shortcut: identity, or a strided 1x1 projection (+bn) when the body changes shape",
@@ -1386,9 +1397,13 @@ register(OpSpec(
     params=_shortcut_params,
     state=_shortcut_state,
     macs=_shortcut_macs,
-    # projection: x for dW, and the conv output that its bn keeps; identity: x itself
+    # projection: x for dW, and the conv output that its bn keeps; identity: x itself. In backward
+    # the bn makes its conv output's gradient, alive through the conv's backward, which on CPU
+    # makes a convolution's oneDNN copies
     saves=Saves(inputs=(0,), when="params", view=lambda a, ins: shortcut_plan(a, ins) is None,
-                extra=lambda a, ins, out: ((numel(out), "act"),) if a["bn"] and shortcut_plan(a, ins) else ()),
+                extra=lambda a, ins, out: ((numel(out), "act"),) if a["bn"] and shortcut_plan(a, ins) else (),
+                work=lambda a, ins, out: numel(out) if a["bn"] and shortcut_plan(a, ins) else 0,
+                cpu_work=_shortcut_cpu_work, grad_inputs=(0,)),
     autocast="lower",
     activations=lambda a, ins, out: numel(out) if shortcut_plan(a, ins) else 0,
     channels=lambda a, ins, shapes: ins[1],
