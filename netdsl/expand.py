@@ -304,11 +304,13 @@ class Expander:
                     hint=f"{spec.name}: {spec.doc}",
                 )
             else:
-                switches = ", ".join(a.name for a in spec.args if a.type == "bool") or "none"
+                switches = ", ".join(a.name for a in spec.args if a.type == "bool")
+                named = ", ".join(a.name for a in spec.args if a.type != "bool")
                 raise NetdslNameError(
                     f"unknown name `{arg.name}` in {spec.name}",
                     span=arg.span,
-                    expected=f"a parameter, or a switch of {spec.name}: {switches}",
+                    expected=(f"an argument of {spec.name}: {named}" if named else f"nothing: {spec.name} takes "
+                              "no arguments") + (f"; or a switch: {switches}" if switches else ""),
                     found=f"`{arg.name}`",
                     hint=_shorthand_hint(arg.name, spec) or closest(arg.name, list(env.vars) + list(spec.arg_index)),
                 )

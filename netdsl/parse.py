@@ -529,6 +529,8 @@ def _token_hint(tok: Token, accepts: set[str], before: str, line_text: str) -> s
     starts_item = _ITEM_START <= accepts
     if kind == "_NL" and starts_item and prev in (">", "*"):
         return f"a line cannot end with `{prev}`: to go on with the chain, start the next line with `>`"
+    if kind == "RPAR" and "RPAR" not in accepts and _open_bracket(before, "(", ")") is None:
+        return "this `)` has no matching `(`"  # before the block's `>`: `1x1:4*c)` misses a `(`
     if (ends or kind in ("RBRACE", "RPAR")) and {"VBAR", "MORETHAN"} <= accepts:
         return "a block `name<...>` is closed by `>`; is one missing?"
     if ends and "RPAR" in accepts:
