@@ -588,6 +588,9 @@ def _token_hint(tok: Token, accepts: set[str], before: str, line_text: str) -> s
         return "sizes and counts are positive numbers; a negative value is written in parentheses: (-0.1)"
     if kind == "INT" and starts_item:
         return "a convolution is written `3x3:64` (kernel:channels); a single number is not a layer"
+    if "RPAR" in accepts and open_paren is not None and kind not in ("RPAR", "COMMA"):
+        column = open_paren - before.rfind("\n", 0, open_paren)
+        return f"the `(` at column {column} is not closed"
     m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)", line_text)
     first = m.group(1) if m else ""
     if first in _STATEMENT_EXAMPLES:
