@@ -54,6 +54,14 @@ def _twice_hint(name: str, value) -> str | None:
     return None
 
 
+def _layer_hint(name: str, spec, env) -> str | None:
+    """`conv 3x3 x8 pool 2/2`: a layer written among another's arguments."""
+    if ops.lookup(name) is None and name not in env.defines:
+        return None
+    what = "a layer" if ops.lookup(name) is not None else "a define"
+    return f"`{name}` is {what}, not an argument of {spec.name}: write `>` (or `;`) before it"
+
+
 def _shorthand_hint(name: str, spec) -> str | None:
     """`p0x1`, `x4x4`: a short form with a size where it takes one number."""
     m = re.fullmatch(r"([px])(\d+(?:x\d+)+)", name)
@@ -246,11 +254,13 @@ class Expander:
             while positional and positional[0] in raw:
                 positional.pop(0)
             if not positional:
+                layer = src.id if isinstance(src, A.Name) and ops.lookup(src.id) else None
                 raise NetdslNameError(
                     f"too many positional arguments for {spec.name}",
                     span=sp,
                     expected=f"{len(spec.positional)} positional ({', '.join(spec.positional) or 'none'})",
-                    hint=f"{spec.name}: {spec.doc}",
+                    hint=f"`{layer}` is read here as the value of the parameter `{layer}`; to start a {layer} layer, "
+                         f"write `>` before it" if layer else f"{spec.name}: {spec.doc}",
                 )
             put(positional.pop(0), value, src, sp)
 
@@ -312,7 +322,8 @@ class Expander:
                     expected=(f"an argument of {spec.name}: {named}" if named else f"nothing: {spec.name} takes "
                               "no arguments") + (f"; or a switch: {switches}" if switches else ""),
                     found=f"`{arg.name}`",
-                    hint=_shorthand_hint(arg.name, spec) or closest(arg.name, list(env.vars) + list(spec.arg_index)),
+                    hint=_shorthand_hint(arg.name, spec) or _layer_hint(arg.name, spec, env)
+                    or closest(arg.name, list(env.vars) + list(spec.arg_index)),
                 )
         for ca in call_args or ():
             if ca.name is None:
