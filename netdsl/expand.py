@@ -450,7 +450,16 @@ class Expander:
 
     # ---- items
     def item(self, it, x: int, env: Env, scope: Scope, first: bool = False) -> int:
-        """Expand one item on input `x`; `first`: it starts a chain or a branch (a tensor may stand there)."""
+        """Expand one item on input `x`; `first`: it starts a chain or a branch (a tensor may stand there).
+        An error raised without a trail gets the innermost scope's (`in block of stage(...) of ...`)."""
+        try:
+            return self._item(it, x, env, scope, first)
+        except NetdslError as e:
+            if not e.trail and scope.parent is not None:
+                e.trail = scope.trail()
+            raise
+
+    def _item(self, it, x: int, env: Env, scope: Scope, first: bool) -> int:
         self.steps += 1
         if self.steps > self.max_steps:
             raise too_many_steps(self.limits, it.span, scope.trail())
