@@ -630,9 +630,11 @@ def _run(argv: list[str]) -> int:
     if args.command is None:
         _out(parser.format_help())
         return 2
-    from .ir import deep_recursion
+    from .ir import deep_recursion, gc_paused
 
-    with deep_recursion():  # the report's rows follow scopes as deeply as they nest
+    # the report's rows follow scopes as deeply as they nest; a short-lived command that keeps all it
+    # builds needs no cyclic collection (which rescans the whole IR: 100k layers, 9.5 -> 6 s)
+    with deep_recursion(), gc_paused():
         return {"check": cmd_check, "compile": cmd_compile, "diff": cmd_diff, "draw": cmd_draw,
                 "ops": cmd_ops, "zoo": cmd_zoo}[args.command](args)
 

@@ -65,9 +65,10 @@ class Report:
         return self.total.outputs * memory.check_batch(batch) * DTYPE_BYTES[memory.dtype_name(dtype)]
 
     def memory(self, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd",
-               device: str = "cuda") -> memory.Memory:
-        """The training-memory estimate of one step (train-only outputs included; see memory.py)."""
-        return memory.estimate(self.net, batch, dtype, optimizer, device)
+               device: str = "cuda", by_path: bool = False) -> memory.Memory:
+        """The training-memory estimate of one step (train-only outputs included; see memory.py);
+        `by_path`: with the bytes of every module path (`Memory.by_path`)."""
+        return memory.estimate(self.net, batch, dtype, optimizer, device, by_path)
 
     def training_bytes(self, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd",
                        device: str = "cuda") -> int:

@@ -67,7 +67,7 @@ class Diff:
         out = []
         for side, r in ((self.a, row.a), (self.b, row.b)):
             if id(side) not in self._memory:  # one estimate per side
-                self._memory[id(side)] = side.report.memory(self.batch, self.dtype, self.optimizer)
+                self._memory[id(side)] = side.report.memory(self.batch, self.dtype, self.optimizer, by_path=True)
             out.append(None if r is None else self._memory[id(side)].by_path.get(r.name, 0))
         return out[0], out[1]
 

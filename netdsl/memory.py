@@ -102,7 +102,8 @@ class Memory:
     transient: int
     stages: list[StageMemory] = field(default_factory=list)
     # per module path (every layer and block with one): its parameters, gradients, optimizer state
-    # and the activations it has saved at the end of the forward pass, in bytes
+    # and the activations it has saved at the end of the forward pass, in bytes (when asked for:
+    # `estimate(..., by_path=True)`; empty otherwise)
     by_path: dict[str, int] = field(default_factory=dict)
 
 
@@ -382,8 +383,9 @@ class _Step:
 
 
 def estimate(net: Net, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd",
-             device: str = "cuda") -> Memory:
-    """The memory of one training step of `net` (costed by `cost.analyze`); see the module doc."""
+             device: str = "cuda", by_path: bool = False) -> Memory:
+    """The memory of one training step of `net` (costed by `cost.analyze`); see the module doc.
+    `by_path`: also the bytes of every module path (`Memory.by_path`, for `netdsl diff`)."""
     batch, dtype = check_batch(batch), dtype_name(dtype)
     if optimizer not in OPTIMIZER_STATES:
         raise UsageError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}, found {optimizer!r}")
@@ -414,7 +416,7 @@ def estimate(net: Net, batch: int = 1, dtype: str = "float32", optimizer: str = 
     return Memory(batch, dtype, optimizer, device, pbytes, bbytes, sim.nbytes[net.input_node], state, grads, f_end,
                   resident + top, phase, _where(net, at), at_saved, at_grads, at_trans,
                   _stages(net, sim, full, OPTIMIZER_STATES[optimizer]),
-                  _by_path(net, sim, full, OPTIMIZER_STATES[optimizer]))
+                  _by_path(net, sim, full, OPTIMIZER_STATES[optimizer]) if by_path else {})
 
 
 def _where(net: Net, nid: int) -> str:
@@ -428,25 +430,30 @@ def _where(net: Net, nid: int) -> str:
     return f"{scope.path}: {node['op']}" if scope is not None else node["op"]
 
 
-def _paths(net: Net, nid: int) -> set[str]:
-    """The module paths a node counts towards: its own and those of the blocks around it."""
-    node = net.node(nid)
-    out = {node["path"]} if node.get("path") else set()
-    scope = node["scope"]
-    while scope is not None:
-        if scope.path:
-            out.add(scope.path)
-        scope = scope.parent
-    return out
-
-
 def _by_path(net: Net, sim: _Step, full: int, states: int) -> dict[str, int]:
     """Training bytes per module path: parameters (with gradients and optimizer state where they
     train) and the activations saved after the forward pass, of every layer inside it."""
     out: dict[str, int] = {}
+    above: dict[int, tuple[str, ...]] = {}  # id(scope) -> the paths of it and the scopes around it
+
+    def scope_paths(scope) -> tuple[str, ...]:
+        key = id(scope)
+        if key not in above:
+            chain, s = [], scope
+            while s is not None and id(s) not in above:
+                chain.append(s)
+                s = s.parent
+            known = above[id(s)] if s is not None else ()
+            for c in reversed(chain):
+                known = (*known, c.path) if c.path and c.path not in known else known
+                above[id(c)] = known
+        return above[key]
 
     def add(nid: int, n: int) -> None:
-        for p in _paths(net, nid):
+        node = net.graph.nodes[nid]
+        paths = scope_paths(node["scope"]) if node["scope"] is not None else ()
+        own = node.get("path")
+        for p in paths if not own or own in paths else (*paths, own):
             out[p] = out.get(p, 0) + n
 
     for nid in sim.order:

@@ -155,6 +155,7 @@ def _training_lines(m: Memory) -> list[str]:
 def table(report: Report, depth: int | None = 2, batch: int = 1, dtype: str = "float32",
           optimizer: str = "sgd", device: str = "cuda") -> str:
     net = report.net
+    mem = report.memory(batch, dtype, optimizer, device)  # first: its simulation is gone before the rows come
     all_rows = list(_walk(rows(report), depth))
     head = ("Layer", "Op", "Output", "Params", "MACs", "Line")
     body = []
@@ -162,16 +163,17 @@ def table(report: Report, depth: int | None = 2, batch: int = 1, dtype: str = "f
         name = "  " * r.depth + r.name + (" (train only)" if r.aux and r.depth == 0 else "")
         where = "" if not r.line else str(r.line) if r.file == net.file else f"{r.file}:{r.line}"
         body.append((name, r.op, _fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", where))
-    widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
+    widths = [max(map(len, col)) for col in zip(head, *body, strict=True)]
     widths[1] = min(widths[1], 44)
+    # name, op and output to the left, the numbers and the line to the right; an op text longer
+    # than its column ends in an ellipsis
+    fmt = "  ".join(f"{{:{'>' if i in (3, 4, 5) else '<'}{w}}}" for i, w in enumerate(widths))
 
     def line(cols):
-        parts = []
-        for i, c in enumerate(cols):
-            if i == 1 and len(c) > widths[1]:
-                c = c[: widths[1] - 1] + "…"
-            parts.append(c.rjust(widths[i]) if i in (3, 4, 5) else c.ljust(widths[i]))
-        return "  ".join(parts).rstrip()
+        op = cols[1]
+        if len(op) > widths[1]:
+            op = op[: widths[1] - 1] + "…"
+        return fmt.format(cols[0], op, *cols[2:]).rstrip()
 
     t = report.total
     out_shape = net.node(net.output_node)["shape"]
@@ -192,7 +194,7 @@ def table(report: Report, depth: int | None = 2, batch: int = 1, dtype: str = "f
     for name, at in report.aux.items():
         lines.append(f"Train-only output `{name}`: {at.params:,} params, {at.macs:,} MACs "
                      "(not in the totals above; in the training estimate)")
-    lines += _training_lines(report.memory(batch, dtype, optimizer, device))
+    lines += _training_lines(mem)
     return "\n".join(lines)
 
 
