@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import memory, ops
-from .ir import Net, Scope
+from .ir import Net, Scope, gc_paused
 from .memory import DTYPE_BYTES, OPTIMIZER_STATES  # noqa: F401 - the figures' units, for report, budget, diff
 
 
@@ -68,7 +68,8 @@ class Report:
                device: str = "cuda", by_path: bool = False) -> memory.Memory:
         """The training-memory estimate of one step (train-only outputs included; see memory.py);
         `by_path`: with the bytes of every module path (`Memory.by_path`)."""
-        return memory.estimate(self.net, batch, dtype, optimizer, device, by_path)
+        with gc_paused():  # its simulation makes a few objects per layer, all alive to the end
+            return memory.estimate(self.net, batch, dtype, optimizer, device, by_path)
 
     def training_bytes(self, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd",
                        device: str = "cuda") -> int:
