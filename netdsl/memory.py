@@ -195,49 +195,55 @@ class _Step:
     def _build(self) -> None:
         g, net, b = self.g, self.net, self.batch
         inp = net.input_node
-        self.elt[inp] = self.full
-        self.nbytes[inp] = ops.numel(net.input_shape) * b * self.full
-        self.storage[inp] = inp
-        self.size[inp] = 0  # resident, counted apart
-        self.owner[inp] = inp
-        self.rg[inp] = False
+        # local names for the per-node tables (a few lookups per layer on networks of 100k layers)
+        rg, elt_of, nbytes, storage, size, owner = self.rg, self.elt, self.nbytes, self.storage, self.size, self.owner
+        keeps, inplace, numel, registry = self.keeps, self.inplace, ops.numel, ops.REGISTRY
+        elt_of[inp] = self.full
+        nbytes[inp] = numel(net.input_shape) * b * self.full
+        storage[inp] = inp
+        size[inp] = 0  # resident, counted apart
+        owner[inp] = inp
+        rg[inp] = False
         for nid in self.order:
             node = g.nodes[nid]
-            spec = ops.REGISTRY[node["op"]]
+            spec = registry[node["op"]]
             sv = spec.saves
             ins, a = node["inputs"], node["args"]
             params_train = node["params"] > 0 and node.get("trainable", True)
             differentiable = ins if sv.grad_inputs is None else [ins[k] for k in sv.grad_inputs]
-            self.rg[nid] = params_train or any(self.rg[i] for i in differentiable)
-            elt = self._out_elt(nid, spec)
-            self.elt[nid] = elt
-            self.nbytes[nid] = ops.numel(node["shape"]) * b * elt
-            if nid in self.inplace or sv.is_view(a, node["in_shapes"]):
-                self.storage[nid] = self.storage[ins[0]]
+            needs_grad = rg[nid] = params_train or any(rg[i] for i in differentiable)
+            elt = self._out_elt(nid, spec) if self.autocast else self.full
+            elt_of[nid] = elt
+            nbytes[nid] = numel(node["shape"]) * b * elt
+            if nid in inplace or sv.is_view(a, node["in_shapes"]):
+                storage[nid] = storage[ins[0]]
             else:
-                self.storage[nid] = nid
-                self.size[nid] = self.nbytes[nid]
-                self.owner[nid] = nid
+                storage[nid] = nid
+                size[nid] = nbytes[nid]
+                owner[nid] = nid
             keep: list[int] = []
-            if self.rg[nid]:
+            if needs_grad:
                 for i in sv.kept_inputs(a, node["in_shapes"], node["shape"]):
-                    others = any(self.rg[j] for k, j in enumerate(ins) if k != i)
-                    if (sv.when == "params" and not params_train) or (sv.when == "other" and not others):
+                    if sv.when == "params" and not params_train:
                         continue
-                    if nid in self.inplace and sv.inplace_clone:  # the copy taken before overwriting
-                        keep.append(self._new(self.nbytes[ins[i]], nid))
+                    if sv.when == "other" and not any(rg[j] for k, j in enumerate(ins) if k != i):
+                        continue
+                    if nid in inplace and sv.inplace_clone:  # the copy taken before overwriting
+                        keep.append(self._new(nbytes[ins[i]], nid))
                     else:
                         keep.append(self._kept_input(nid, spec, ins[i]))
                 if sv.output:
-                    keep.append(self.storage[nid])
-                for values, kind in sv.extras(a, node["in_shapes"], node["shape"]):
-                    keep.append(self._new(values * b * self._extra_elt(kind, elt), nid))
-                if self.autocast and spec.autocast == "lower" and node["params"] and any(self.rg[i] for i in ins):
+                    keep.append(storage[nid])
+                if sv.extra is not None:
+                    for values, kind in sv.extra(a, node["in_shapes"], node["shape"]):
+                        keep.append(self._new(values * b * self._extra_elt(kind, elt), nid))
+                if self.autocast and spec.autocast == "lower" and node["params"] and any(rg[i] for i in ins):
                     keep.append(self._new(node["params"] * self.act, nid))  # the low-precision weight copy
-            else:  # made all the same by the op's kernel (max-pool's indices, dropout's mask), dropped at once
+            elif sv.extra is not None:  # made all the same by the op's kernel (max-pool's indices, dropout's
+                # mask), dropped at once
                 self.forward_extra[nid] = sum(values * b * self._extra_elt(kind, elt) for values, kind
-                                              in sv.extras(a, node["in_shapes"], node["shape"]) if kind != "act")
-            self.keeps[nid] = keep
+                                              in sv.extra(a, node["in_shapes"], node["shape"]) if kind != "act")
+            keeps[nid] = keep
 
     def _kept_input(self, nid: int, spec: ops.OpSpec, src: int) -> int:
         """The storage an op keeps of an input: the input itself, or under autocast its cast copy."""
