@@ -394,10 +394,27 @@ def _isatty(stream) -> bool:
 
 
 def _out(text: str) -> None:
-    if sys.stdout is None:  # started with stdout closed (`netdsl check x >&-`)
+    """Write to standard output, all of it or an error: straight to its file descriptor where it has
+    one (a write cut short by `ulimit -f` left a truncated file and exit status 0 through the
+    buffered stream), else through the stream (a notebook's, a test's capture)."""
+    stream = sys.stdout
+    if stream is None:  # started with stdout closed (`netdsl check x >&-`)
         raise _StdoutError("cannot write to standard output: it is closed")
     try:
-        sys.stdout.write(text)
+        try:
+            fd = stream.fileno()
+        except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation: no descriptor
+            fd = None
+        if fd is None:
+            stream.write(text)
+            return
+        stream.flush()  # what the stream holds goes first
+        data = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+        while data:
+            n = os.write(fd, data)
+            if n <= 0:
+                raise OSError(errno.EIO, "nothing could be written")
+            data = data[n:]
     except BrokenPipeError:
         raise
     except (OSError, ValueError) as e:  # ValueError: the stream was closed

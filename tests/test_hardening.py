@@ -395,6 +395,22 @@ def test_full_stdout_is_one_line(args):
     assert res.stderr.strip().splitlines() == ["netdsl: cannot write to standard output: No space left on device"]
 
 
+@pytest.mark.parametrize("args", [["check", "resnet152"], ["check", "resnet152", "--json"], ["compile", "resnet152"]])
+def test_stdout_cut_short_by_the_file_size_limit_fails(args, tmp_path):
+    """`ulimit -f`: standard output redirected to a file that may not grow past 2 KiB (the report is
+    larger). It ended with status 0 and a file cut at 2 KiB."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    with open(tmp_path / "out.txt", "w") as out:
+        res = subprocess.run([sys.executable, "-m", "netdsl", *args], stdout=out, stderr=subprocess.PIPE,
+                             text=True, env=ENV, timeout=120, preexec_fn=limit)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == ["netdsl: cannot write to standard output: File too large"]
+
+
 def test_closed_stdout_is_one_line():
     res = subprocess.run([sys.executable, "-m", "netdsl", "check", "lenet5"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True, env=ENV, timeout=120,
