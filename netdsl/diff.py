@@ -62,14 +62,17 @@ class Diff:
     optimizer: str = "sgd"
     _memory: dict = field(default_factory=dict, repr=False, compare=False)
 
+    def memory(self, side: Side):
+        """The training-memory estimate of one side, with its bytes per module path (made once)."""
+        if id(side) not in self._memory:
+            self._memory[id(side)] = side.report.memory(self.batch, self.dtype, self.optimizer, by_path=True)
+        return self._memory[id(side)]
+
     def training(self, row: DiffRow) -> tuple[int | None, int | None]:
         """The training bytes of a row's module on each side (`Memory.by_path`; None: not there)."""
-        out = []
-        for side, r in ((self.a, row.a), (self.b, row.b)):
-            if id(side) not in self._memory:  # one estimate per side
-                self._memory[id(side)] = side.report.memory(self.batch, self.dtype, self.optimizer, by_path=True)
-            out.append(None if r is None else self._memory[id(side)].by_path.get(r.name, 0))
-        return out[0], out[1]
+        a, b = (None if r is None else self.memory(side).by_path.get(r.name, 0)
+                for side, r in ((self.a, row.a), (self.b, row.b)))
+        return a, b
 
     def training_delta(self, row: DiffRow) -> int:
         a, b = self.training(row)
@@ -90,12 +93,12 @@ class Diff:
 
     def totals(self) -> list[tuple[str, int, int]]:
         """(figure, A, B) for every whole-network figure."""
-        a, b = self.a.report, self.b.report
-        figures = [("params", lambda r: r.total.params), ("trainable_params", lambda r: r.total.trainable),
-                   ("macs", lambda r: r.total.macs), ("activations", lambda r: r.total.activations),
-                   ("activation_bytes", lambda r: r.activation_bytes(self.batch, self.dtype)),
-                   ("training_bytes", lambda r: r.training_bytes(self.batch, self.dtype, self.optimizer))]
-        return [(name, f(a), f(b)) for name, f in figures]
+        figures = [("params", lambda s: s.report.total.params),
+                   ("trainable_params", lambda s: s.report.total.trainable),
+                   ("macs", lambda s: s.report.total.macs), ("activations", lambda s: s.report.total.activations),
+                   ("activation_bytes", lambda s: s.report.activation_bytes(self.batch, self.dtype)),
+                   ("training_bytes", lambda s: self.memory(s).peak)]
+        return [(name, f(self.a), f(self.b)) for name, f in figures]
 
 
 def _same(a: R.Row, b: R.Row) -> bool:
@@ -113,18 +116,36 @@ def _pair(a: R.Row, b: R.Row, depth: int) -> DiffRow:
     return DiffRow(CHANGED if changed else SAME, depth, a, b, children)
 
 
+# Above this many pairs of rows between the common start and end, the matcher treats names that
+# recur often (`relu`, `add` of a long flat network) as junk: an exact alignment of such lists
+# is quadratic (two 100k-layer networks: about a minute), the approximate one linear.
+EXACT_ALIGNMENT_PAIRS = 4_000_000
+
+
 def align(rows_a: list[R.Row], rows_b: list[R.Row], depth: int = 0) -> list[DiffRow]:
-    """Pair two lists of sibling rows (see the module's docstring)."""
-    out: list[DiffRow] = []
+    """Pair two lists of sibling rows (see the module's docstring): the rows the two lists start
+    and end with alike pair at once, the rest by `difflib`'s matcher on their names."""
     names_a = [r.name for r in rows_a]
     names_b = [r.name for r in rows_b]
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, names_a, names_b, autojunk=False).get_opcodes():
+    lo, n = 0, min(len(names_a), len(names_b))
+    while lo < n and names_a[lo] == names_b[lo]:
+        lo += 1
+    hi = 0
+    while hi < n - lo and names_a[-1 - hi] == names_b[-1 - hi]:
+        hi += 1
+    out = [_pair(rows_a[k], rows_b[k], depth) for k in range(lo)]
+    mid_a, mid_b = names_a[lo:len(names_a) - hi], names_b[lo:len(names_b) - hi]
+    junk = len(mid_a) * len(mid_b) > EXACT_ALIGNMENT_PAIRS
+    opcodes = SequenceMatcher(None, mid_a, mid_b, autojunk=junk).get_opcodes() if mid_a or mid_b else ()
+    for tag, i1, i2, j1, j2 in opcodes:
+        i1, i2, j1, j2 = i1 + lo, i2 + lo, j1 + lo, j2 + lo
         if tag == "equal" or tag == "replace":
             paired = min(i2 - i1, j2 - j1)
             out += [_pair(rows_a[i1 + k], rows_b[j1 + k], depth) for k in range(paired)]
             i1, j1 = i1 + paired, j1 + paired
         out += [_one_side(r, REMOVED, depth) for r in rows_a[i1:i2]]
         out += [_one_side(r, ADDED, depth) for r in rows_b[j1:j2]]
+    out += [_pair(rows_a[len(names_a) - hi + k], rows_b[len(names_b) - hi + k], depth) for k in range(hi)]
     return out
 
 

@@ -12,6 +12,7 @@ right-packed placement satisfies both). Deterministic: no randomness, no dict-or
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 IN, OUT = "in", "out"
@@ -52,17 +53,18 @@ def _topological(nodes: list, edges: list) -> list:
         indeg[v] += 1
         succ[u].append(v)
     key = {v: i for i, v in enumerate(nodes)}
-    ready = sorted((v for v in nodes if indeg[v] == 0), key=key.get)
+    ready = [key[v] for v in nodes if indeg[v] == 0]  # a heap of creation indices
+    heapq.heapify(ready)
     out = []
     while ready:
-        v = ready.pop(0)
+        v = nodes[heapq.heappop(ready)]
         out.append(v)
         for w in succ[v]:
             indeg[w] -= 1
             if indeg[w] == 0:
-                ready.append(w)
-                ready.sort(key=key.get)
-    return out + [v for v in nodes if v not in set(out)]  # a cycle cannot happen; be safe anyway
+                heapq.heappush(ready, key[w])
+    placed = set(out)
+    return out + [v for v in nodes if v not in placed]  # a cycle cannot happen; be safe anyway
 
 
 def _pack(order: list, want: dict, size: dict, main: set) -> dict:

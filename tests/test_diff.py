@@ -109,3 +109,32 @@ def test_training_memory_per_row_drops_by_what_freezing_saves():
     assert a == 9408 * 4 * 2 + 64 * 112 * 112 * 4
     assert b == 9408 * 4
     assert d.training_delta(row) == b - a
+
+
+def _rows(names):
+    from netdsl.report import Row
+
+    return [Row(name=n, op="relu", output_shape=(8, 4, 4), params=0, macs=0, depth=0, file="x.net", line=1,
+                aux=False, children=[]) for n in names]
+
+
+def test_long_flat_networks_align_in_linear_time(monkeypatch):
+    """Two flat networks of 20,000 rows named mostly `relu`: the common start and end pair at
+    once, and the matcher sees only the rows between (an exact match of the whole lists is
+    quadratic: two 100k-layer networks took a minute)."""
+    sizes = []
+    real = diff.SequenceMatcher
+
+    def spy(junk, a, b, autojunk):
+        sizes.append((len(a), len(b), autojunk))
+        return real(junk, a, b, autojunk=autojunk)
+
+    monkeypatch.setattr(diff, "SequenceMatcher", spy)
+    names = [f"conv{i}" if i % 3 == 0 else "relu" for i in range(20_000)]
+    same = diff.align(_rows(names), _rows(names))
+    assert [r.status for r in same] == [diff.SAME] * 20_000 and sizes == []
+    inserted = names[:5] + ["sigmoid"] + names[5:10_000] + ["gelu"] + names[10_000:]
+    rows = diff.align(_rows(names), _rows(inserted))
+    assert [(r.status, r.b.name) for r in rows if r.status != diff.SAME] == [(diff.ADDED, "sigmoid"),
+                                                                             (diff.ADDED, "gelu")]
+    assert sizes == [(9_995, 9_997, True)]  # 10^8 pairs: names that recur often are junk
