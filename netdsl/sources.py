@@ -35,9 +35,13 @@ def max_file_bytes() -> int:
 
 
 def shown(path: str | os.PathLike, keep: int = 80) -> str:
-    """A path or name as messages show it: a long one cut, with its length."""
+    """A path or name as messages show it: a long one cut in the middle (its start, and its end,
+    which names the file), with its length."""
     path = os.fsdecode(path)
-    return path if len(path) <= keep else f"{path[:keep]}... ({len(path)} characters)"
+    if len(path) <= keep:
+        return path
+    head = keep // 3
+    return f"{path[:head]}...{path[len(path) - (keep - head):]} ({len(path)} characters)"
 
 
 def _exists(p: Path) -> bool:
