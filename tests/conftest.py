@@ -11,6 +11,12 @@ if str(ROOT) not in sys.path:
 # Regenerate golden files with NETDSL_REGEN=1.
 REGEN = os.environ.get("NETDSL_REGEN") == "1"
 
+# In a worker of the parallel run (pyproject's `-n 2`), torch computes on one thread: two workers
+# with torch's default of one thread per core would have their OpenMP threads wait for each other.
+# Set before any test module imports torch; a test that needs more threads sets them itself.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture
 def root() -> Path:
