@@ -79,6 +79,7 @@ def _exclusive_error(spec, a, other, value, other_value, sp: Span) -> NetdslName
     """`conv 3x3 x64 ratio=0.5`: two arguments that say one thing (the output channels) two ways."""
     def written(arg, v):
         return f"`x{fmt_value(v)}`" if arg.name == "out" else f"`{arg.name}={fmt_value(v)}`"
+
     def form(arg):
         return "`x...`" if arg.name == "out" else f"`{arg.name}=...`"
 

@@ -60,6 +60,8 @@ def check_batch(batch) -> int:
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise UsageError(f"batch must be a whole number >= 1, found {batch!r}")
     return batch
+
+
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
 _FIXED_BYTES = {"int64": 8, "bool": 1}

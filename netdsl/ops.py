@@ -256,8 +256,6 @@ class Saves:
             return self.inputs(a, ins, out)
         return tuple(range(len(ins))) if self.inputs == "all" else self.inputs
 
-    def extras(self, a: dict, ins: list[Shape], out: Shape) -> tuple[tuple[int, str], ...]:
-        return self.extra(a, ins, out) if self.extra else ()
 
 
 NOTHING = Saves()
@@ -318,8 +316,7 @@ class OpSpec:
     # of a group, and the one it writes replaces a `defaults` value of the others
     exclusive: tuple[tuple[str, ...], ...] = ()
     arg_index: dict[str, ArgSpec] = field(default_factory=dict, compare=False)
-
-    exclusive_of: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    exclusive_of: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)  # from `exclusive`
 
     def __post_init__(self) -> None:
         for a in self.args:
