@@ -95,9 +95,9 @@ def measure_step(model: nn.Module, x: Tensor, optimizer: str = "sgd", autocast: 
     was = gc.isenabled()
     gc.disable()
     try:
-        # the largest of two profiled steps: a single one occasionally comes out low (by up to 14%
-        # on a 2 MB step), never high
-        return base + max(_profiled_peak(step), _profiled_peak(step))
+        # the largest of three profiled steps: a single one occasionally comes out low (by up to 14%
+        # on a 2 MB step), never high; two both came out 10% low once in a full parallel run
+        return base + max(_profiled_peak(step) for _ in range(3))
     finally:
         if was:
             gc.enable()
