@@ -109,10 +109,10 @@ def _row_depth(text: str) -> int:
 
 def _memory_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--batch", type=int, default=1, help="batch size for the memory figures (default 1)")
-    from .memory import DTYPE_BYTES, dtype_name
+    from .memory import DTYPE_ALIASES, DTYPE_BYTES, DTYPES
 
-    c.add_argument("--dtype", default="float32", type=lambda d: dtype_name(d) if d in DTYPE_BYTES else d,
-                   choices=list(DTYPE_BYTES), metavar="{" + ",".join(DTYPE_BYTES) + "}",
+    c.add_argument("--dtype", default="float32", type=lambda d: DTYPE_ALIASES.get(d, d), choices=list(DTYPES),
+                   metavar="{" + ",".join(DTYPE_BYTES) + "}",
                    help="dtype of the memory figures: float32/float64 for the whole model, float16/bfloat16 "
                         "for autocast (short names fp16, bf16, half, ... are torch's dtypes too)")
     c.add_argument("--optimizer", default="sgd", choices=["sgd", "momentum", "adam", "adamw"],

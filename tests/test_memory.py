@@ -245,11 +245,11 @@ def test_op_rules_one_block(measured, name):
 # One op after a 1x1 convolution (so that its input requires grad), at a size where the op's own
 # tensors make the peak: a wrong rule of that op moves the ratio by 15-50% (prelu, layerscale and
 # the gate's product 0.80 without the temporary of their parameter's gradient; subsample 0.80,
-# slice 0.86 and chunk 0.89 with their input gradient as a view; add 1.23 with a new gradient
+# slice 0.86, crop 0.80 and chunk 0.89 with their input gradient as a view; add 1.23 with a new gradient
 # per input; a sum of three 0.83 without the forward's partial sum), so they get half the tolerance.
 _OP_TEXT = "network op(classes=10)\ninput 8x32x32\nconv 1x1 x8\n{op}\ngap; flatten\nfc = linear classes\n"
 SINGLE_OPS = {"layerscale": "layerscale", "prelu": "prelu", "gate": "mul<id | gap > 1x1:8 > sigmoid>",
-              "subsample": "subsample 2", "slice": "slice 0 4", "crop": "crop 1x1", "chunk": "chunk<id | relu>",
+              "subsample": "subsample 2", "slice": "slice 0 4", "crop": "crop 16x16", "chunk": "chunk<id | relu>",
               "concat": "concat<relu | id>", "add": "add<relu | id>", "add3": "add<relu | id | sigmoid>"}
 # the same, first on the input (nothing requires grad before it): what it makes and drops at once
 # (max-pool's indices 0.72 and dropout's mask 0.67 before), a partial sum in forward (mean 0.75,
